@@ -1,0 +1,142 @@
+// backend.h — the narrow kernel interface every device implements (CPU now, CUDA beside it).
+//
+// Ops (engine/ops/*.cpp) allocate outputs, decide what to save, and call these kernels through
+// backend_for(device). Kernels never record autograd and never allocate their outputs.
+// Unless a comment says otherwise, tensor arguments are contiguous and on this backend's device,
+// outputs have the right shape and dtype, and floating kernels support F32 and F64.
+#pragma once
+#include <cstdint>
+
+#include "engine/tensor.h"
+
+namespace vt {
+
+enum class UnaryOp : uint8_t {
+  Neg, Exp, Log, Sqrt, Rsqrt, Abs, Tanh, Sigmoid, Relu,
+  Gelu,        // exact: x·Φ(x) with erf
+  GeluTanh,    // tanh approximation
+  QuickGelu,   // x·σ(1.702x)
+  Softplus,    // log(1+e^x), with torch's threshold 20 (linear above it)
+  AddScalar,   // x + alpha
+  MulScalar,   // x * alpha
+  PowScalar,   // x ^ alpha
+  RSubScalar,  // alpha - x
+  RDivScalar,  // alpha / x
+  Square,
+};
+
+enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Max, Min, Eq, Gt, Lt };
+
+enum class ReduceOp : uint8_t { Sum, Max, ArgMax };
+
+// Geometry of a 2-D convolution / pooling window (NCHW).
+struct Conv2dGeom {
+  int64_t n = 0, c = 0, h = 0, w = 0;   // input
+  int64_t kh = 1, kw = 1;               // kernel
+  int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  int64_t oh() const { return (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1; }
+  int64_t ow() const { return (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1; }
+};
+
+struct Backend {
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // ---- memory ----
+  virtual void* alloc(size_t nbytes) = 0;
+  virtual void free(void* p, size_t nbytes) = 0;
+  // Element-wise copy with any strides on both sides (same shape); converts dtype if they
+  // differ. Both on this device, except that host<->device copies with contiguous tensors
+  // go through the device backend (the CPU backend only copies host to host).
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;
+  virtual void fill(Tensor& dst, double value) = 0;
+  virtual void synchronize() {}
+
+  // ---- element-wise ----
+  virtual void unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) = 0;
+  // gx = gy * dy/dx (x: input, y: forward output; either may be used).
+  virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy,
+                              Tensor& gx, double alpha) = 0;
+  // a, b: views already expanded to out's shape (any strides, stride 0 for broadcast dims).
+  // Comparison ops write 1/0 in out's dtype.
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  // out = cond ? a : b; all three expanded to out's shape (any strides); cond is Bool/U8.
+  virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) = 0;
+
+  // ---- reductions: x viewed as (outer, r, inner), out as (outer, inner) ----
+  // ArgMax writes I64 indices in 0..r-1 (first maximum).
+  virtual void reduce(ReduceOp op, const Tensor& x, Tensor& out, int64_t outer, int64_t r,
+                      int64_t inner) = 0;
+
+  // ---- matrix multiply, row-major BLAS-style, batched with element strides ----
+  // C[i] = alpha * op(A[i]) * op(B[i]) + beta * C[i], op(A) is m×k, op(B) is k×n.
+  virtual void gemm(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                    double alpha, const void* a, int64_t lda, int64_t stride_a, const void* b,
+                    int64_t ldb, int64_t stride_b, double beta, void* c, int64_t ldc,
+                    int64_t stride_c, int64_t batch) = 0;
+
+  // ---- softmax over the last dim (rows of length x.size(-1)) ----
+  virtual void softmax(const Tensor& x, Tensor& y, bool log) = 0;
+  virtual void softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) = 0;
+
+  // ---- layer norm over the last dim; mean/rstd: (rows) F32/F64 like x ----
+  // w, b may be undefined (no affine).
+  virtual void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps,
+                          Tensor& y, Tensor& mean, Tensor& rstd) = 0;
+  // gx, gw, gb may be undefined (not needed); gw/gb are overwritten, not accumulated.
+  virtual void layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
+                                   const Tensor& rstd, const Tensor& gy, Tensor& gx, Tensor& gw,
+                                   Tensor& gb) = 0;
+
+  // ---- convolution helpers ----
+  // x (N=1 slice) (C,H,W) -> col (C*kh*kw, oh*ow); col2im adds col back into gx (C,H,W).
+  virtual void im2col(const Tensor& x, const Conv2dGeom& g, Tensor& col) = 0;
+  virtual void col2im(const Tensor& col, const Conv2dGeom& g, Tensor& gx) = 0;
+  // Depthwise conv (groups == C, one filter per channel). w: (C,1,kh,kw), or (N,C,1,kh,kw)
+  // when per_sample. y: (N,C,oh,ow). Backward kernels overwrite gx / gw.
+  virtual void depthwise_conv2d(const Tensor& x, const Tensor& w, const Conv2dGeom& g,
+                                bool per_sample, Tensor& y) = 0;
+  virtual void depthwise_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy,
+                                         const Conv2dGeom& g, bool per_sample, Tensor& gx,
+                                         Tensor& gw) = 0;
+
+  // ---- pooling and resampling (NCHW) ----
+  virtual void avg_pool2d(const Tensor& x, const Conv2dGeom& g, bool count_include_pad,
+                          Tensor& y) = 0;
+  virtual void avg_pool2d_backward(const Tensor& gy, const Conv2dGeom& g,
+                                   bool count_include_pad, Tensor& gx) = 0;
+  virtual void adaptive_avg_pool2d(const Tensor& x, Tensor& y) = 0;
+  virtual void adaptive_avg_pool2d_backward(const Tensor& gy, Tensor& gx) = 0;
+  // mode: 0 bilinear, 1 bicubic (a = -0.75, as torch)
+  virtual void interpolate(const Tensor& x, Tensor& y, int mode, bool align_corners) = 0;
+  virtual void interpolate_backward(const Tensor& gy, Tensor& gx, int mode,
+                                    bool align_corners) = 0;
+
+  // ---- indexing along one dim: tensors viewed as (outer, size_dim, inner) ----
+  // out[o, i, n] = x[o, idx[i], n]          (idx: I64, length = out's dim size)
+  virtual void index_select(const Tensor& x, int64_t dim, const Tensor& idx, Tensor& out) = 0;
+  // out[o, idx[i], n] += src[o, i, n]
+  virtual void index_add(Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) = 0;
+  // torch.gather / scatter_add: idx has src's/out's shape
+  virtual void gather(const Tensor& x, int64_t dim, const Tensor& idx, Tensor& out) = 0;
+  virtual void scatter_add(Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) = 0;
+
+  // ---- random (Philox4x32-10; element i uses counter offset + i, so CPU and GPU agree) ----
+  virtual void random_uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo,
+                              double hi) = 0;
+  virtual void random_normal(Tensor& out, uint64_t seed, uint64_t offset, double mean,
+                             double std) = 0;
+
+  // ---- optimizer: one fused AdamW step over a parameter (decoupled weight decay) ----
+  virtual void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, double lr,
+                          double beta1, double beta2, double eps, double weight_decay,
+                          int64_t step) = 0;
+};
+
+Backend& backend_for(Device device);
+inline Backend& backend_for(const Tensor& t) { return backend_for(t.device()); }
+// Registration (the CUDA backend registers itself when it is built in).
+void register_backend(Device::Type type, Backend* backend);
+bool backend_available(Device::Type type);
+
+}  // namespace vt

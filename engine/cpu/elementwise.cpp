@@ -1,0 +1,251 @@
+// elementwise.cpp — CPU element-wise maps (unary, binary with broadcasting, where) and
+// reductions over the middle axis of an (outer, r, inner) view.
+#include <cmath>
+#include <limits>
+
+#include "engine/cpu/cpu_backend.h"
+
+namespace vt {
+
+namespace {
+
+constexpr double kSqrt2OverPi = 0.7978845608028654;
+constexpr double kInvSqrt2 = 0.7071067811865476;
+constexpr double kInvSqrt2Pi = 0.3989422804014327;
+
+template <typename T>
+inline T sigmoid_(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+template <typename T>
+inline T unary_fwd(UnaryOp op, T x, T a) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
+    case UnaryOp::Abs: return std::abs(x);
+    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Sigmoid: return sigmoid_(x);
+    case UnaryOp::Relu: return x > T(0) ? x : T(0);
+    case UnaryOp::Gelu: return T(0.5) * x * (T(1) + std::erf(x * T(kInvSqrt2)));
+    case UnaryOp::GeluTanh: {
+      T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
+      return T(0.5) * x * (T(1) + std::tanh(u));
+    }
+    case UnaryOp::QuickGelu: return x * sigmoid_(T(1.702) * x);
+    case UnaryOp::Softplus: return x > T(20) ? x : std::log1p(std::exp(x));
+    case UnaryOp::AddScalar: return x + a;
+    case UnaryOp::MulScalar: return x * a;
+    case UnaryOp::PowScalar: return std::pow(x, a);
+    case UnaryOp::RSubScalar: return a - x;
+    case UnaryOp::RDivScalar: return a / x;
+    case UnaryOp::Square: return x * x;
+  }
+  return x;
+}
+
+// dy/dx given input x and output y.
+template <typename T>
+inline T unary_grad(UnaryOp op, T x, T y, T a) {
+  switch (op) {
+    case UnaryOp::Neg: return T(-1);
+    case UnaryOp::Exp: return y;
+    case UnaryOp::Log: return T(1) / x;
+    case UnaryOp::Sqrt: return T(0.5) / y;
+    case UnaryOp::Rsqrt: return T(-0.5) * y * y * y;
+    case UnaryOp::Abs: return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+    case UnaryOp::Tanh: return T(1) - y * y;
+    case UnaryOp::Sigmoid: return y * (T(1) - y);
+    case UnaryOp::Relu: return x > T(0) ? T(1) : T(0);
+    case UnaryOp::Gelu:
+      return T(0.5) * (T(1) + std::erf(x * T(kInvSqrt2))) +
+             x * T(kInvSqrt2Pi) * std::exp(T(-0.5) * x * x);
+    case UnaryOp::GeluTanh: {
+      T u = T(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
+      T t = std::tanh(u);
+      return T(0.5) * (T(1) + t) +
+             T(0.5) * x * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x * x);
+    }
+    case UnaryOp::QuickGelu: {
+      T s = sigmoid_(T(1.702) * x);
+      return s + T(1.702) * x * s * (T(1) - s);
+    }
+    case UnaryOp::Softplus: return x > T(20) ? T(1) : sigmoid_(x);
+    case UnaryOp::AddScalar: return T(1);
+    case UnaryOp::MulScalar: return a;
+    case UnaryOp::PowScalar: return a * std::pow(x, a - T(1));
+    case UnaryOp::RSubScalar: return T(-1);
+    case UnaryOp::RDivScalar: return -y / x;
+    case UnaryOp::Square: return T(2) * x;
+  }
+  return T(0);
+}
+
+template <typename T>
+inline T binary_fwd(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::Add: return a + b;
+    case BinaryOp::Sub: return a - b;
+    case BinaryOp::Mul: return a * b;
+    case BinaryOp::Div: return a / b;
+    case BinaryOp::Max: return a >= b ? a : b;
+    case BinaryOp::Min: return a <= b ? a : b;
+    case BinaryOp::Eq: return a == b ? T(1) : T(0);
+    case BinaryOp::Gt: return a > b ? T(1) : T(0);
+    case BinaryOp::Lt: return a < b ? T(1) : T(0);
+  }
+  return a;
+}
+
+}  // namespace
+
+void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) {
+  dispatch_float(x.dtype(), "unary", [&](auto tag) {
+    using scalar_t = typename decltype(tag)::type;
+    const scalar_t* px = x.data<scalar_t>();
+    scalar_t* py = y.data<scalar_t>();
+    const int64_t n = x.numel();
+    const scalar_t a = (scalar_t)alpha;
+#pragma omp parallel for simd if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) py[i] = unary_fwd(op, px[i], a);
+  });
+}
+
+void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy,
+                                Tensor& gx, double alpha) {
+  dispatch_float(gy.dtype(), "unary_backward", [&](auto tag) {
+    using scalar_t = typename decltype(tag)::type;
+    const scalar_t* px = x.defined() ? x.data<scalar_t>() : nullptr;
+    const scalar_t* py = y.defined() ? y.data<scalar_t>() : nullptr;
+    const scalar_t* pg = gy.data<scalar_t>();
+    scalar_t* po = gx.data<scalar_t>();
+    const int64_t n = gy.numel();
+    const scalar_t a = (scalar_t)alpha;
+#pragma omp parallel for if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; ++i)
+      po[i] = pg[i] * unary_grad(op, px ? px[i] : scalar_t(0), py ? py[i] : scalar_t(0), a);
+  });
+}
+
+void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+  dispatch_float(out.dtype(), "binary", [&](auto tag) {
+    using scalar_t = typename decltype(tag)::type;
+    const scalar_t* pa = a.data<scalar_t>();
+    const scalar_t* pb = b.data<scalar_t>();
+    scalar_t* po = out.data<scalar_t>();
+    const int64_t n = out.numel();
+    if (a.is_contiguous() && b.is_contiguous()) {  // same shape, no broadcast
+#pragma omp parallel for simd if (n > kParallelGrain)
+      for (int64_t i = 0; i < n; ++i) po[i] = binary_fwd(op, pa[i], pb[i]);
+      return;
+    }
+    // Rows of the innermost dim, each with its own stride per operand.
+    const Shape& shape = out.shape();
+    const int64_t nd = (int64_t)shape.size();
+    const int64_t inner = shape[nd - 1], outer = n / inner;
+    const int64_t sa = a.strides()[nd - 1], sb = b.strides()[nd - 1];
+    Shape os(shape.begin(), shape.end() - 1);
+    Shape as(a.strides().begin(), a.strides().end() - 1);
+    Shape bs(b.strides().begin(), b.strides().end() - 1);
+#pragma omp parallel for if (n > kParallelGrain)
+    for (int64_t o = 0; o < outer; ++o) {
+      const scalar_t* ra = pa + strided_offset(o, os, as);
+      const scalar_t* rb = pb + strided_offset(o, os, bs);
+      scalar_t* ro = po + o * inner;
+      if (sa == 1 && sb == 1) {
+#pragma omp simd
+        for (int64_t i = 0; i < inner; ++i) ro[i] = binary_fwd(op, ra[i], rb[i]);
+      } else if (sa == 1 && sb == 0) {
+        const scalar_t vb = rb[0];
+#pragma omp simd
+        for (int64_t i = 0; i < inner; ++i) ro[i] = binary_fwd(op, ra[i], vb);
+      } else {
+        for (int64_t i = 0; i < inner; ++i) ro[i] = binary_fwd(op, ra[i * sa], rb[i * sb]);
+      }
+    }
+  });
+}
+
+void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
+  if (cond.dtype() != DType::Bool && cond.dtype() != DType::U8)
+    throw Error("where: condition must be Bool or U8");
+  dispatch_float(out.dtype(), "where", [&](auto tag) {
+    using scalar_t = typename decltype(tag)::type;
+    const uint8_t* pc = cond.data<uint8_t>();
+    const scalar_t* pa = a.data<scalar_t>();
+    const scalar_t* pb = b.data<scalar_t>();
+    scalar_t* po = out.data<scalar_t>();
+    const int64_t n = out.numel();
+#pragma omp parallel for if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t oc = strided_offset(i, out.shape(), cond.strides());
+      po[i] = pc[oc] ? pa[strided_offset(i, out.shape(), a.strides())]
+                     : pb[strided_offset(i, out.shape(), b.strides())];
+    }
+  });
+}
+
+void CpuBackend::reduce(ReduceOp op, const Tensor& x, Tensor& out, int64_t outer, int64_t r,
+                        int64_t inner) {
+  dispatch_float(x.dtype(), "reduce", [&](auto tag) {
+    using scalar_t = typename decltype(tag)::type;
+    const scalar_t* px = x.data<scalar_t>();
+    const int64_t total = outer * r * inner;
+    if (op == ReduceOp::ArgMax) {
+      int64_t* po = out.data<int64_t>();
+#pragma omp parallel for if (total > kParallelGrain)
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t n = 0; n < inner; ++n) {
+          const scalar_t* p = px + o * r * inner + n;
+          int64_t best = 0;
+          for (int64_t j = 1; j < r; ++j)
+            if (p[j * inner] > p[best * inner] || std::isnan(p[j * inner])) {
+              best = j;
+              if (std::isnan(p[j * inner])) break;
+            }
+          po[o * inner + n] = best;
+        }
+      return;
+    }
+    scalar_t* po = out.data<scalar_t>();
+    const bool is_max = op == ReduceOp::Max;
+    if (inner == 1) {
+#pragma omp parallel for if (total > kParallelGrain)
+      for (int64_t o = 0; o < outer; ++o) {
+        const scalar_t* p = px + o * r;
+        if (is_max) {
+          scalar_t m = -std::numeric_limits<scalar_t>::infinity();
+          for (int64_t j = 0; j < r; ++j) m = (p[j] > m || std::isnan(p[j])) ? p[j] : m;
+          po[o] = m;
+        } else {
+          double s = 0;  // accumulate in double for stable f32 sums
+#pragma omp simd reduction(+ : s)
+          for (int64_t j = 0; j < r; ++j) s += p[j];
+          po[o] = (scalar_t)s;
+        }
+      }
+      return;
+    }
+    // Reduce over the middle axis: accumulate whole inner rows (vectorised over inner).
+#pragma omp parallel for if (total > kParallelGrain)
+    for (int64_t o = 0; o < outer; ++o) {
+      scalar_t* dst = po + o * inner;
+      const scalar_t* p = px + o * r * inner;
+      for (int64_t n = 0; n < inner; ++n)
+        dst[n] = is_max ? -std::numeric_limits<scalar_t>::infinity() : scalar_t(0);
+      for (int64_t j = 0; j < r; ++j) {
+        const scalar_t* row = p + j * inner;
+        if (is_max) {
+          for (int64_t n = 0; n < inner; ++n)
+            dst[n] = (row[n] > dst[n] || std::isnan(row[n])) ? row[n] : dst[n];
+        } else {
+#pragma omp simd
+          for (int64_t n = 0; n < inner; ++n) dst[n] += row[n];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace vt

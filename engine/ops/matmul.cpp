@@ -1,0 +1,181 @@
+// matmul.cpp — matmul (batched, broadcasting) and linear, both straight onto backend GEMM.
+//
+//   matmul: a (..., M, K) @ b (..., K, N) -> (..., M, N)
+//           da = g @ bᵀ (needs b),  db = aᵀ @ g (needs a)
+//   linear: x (..., K), w (N, K), b (N) -> y = x wᵀ + b   (..., N)
+//           dx = g w (needs w),  dw = gᵀ x (needs x),  db = Σ_rows g (needs nothing)
+// A frozen w therefore keeps x out of the saved set, and no dw GEMM is run.
+#include "engine/ops/op_utils.h"
+
+namespace vt {
+
+namespace {
+
+// One GEMM operand: memory, whether it is stored transposed, leading dim, batch stride.
+struct Operand {
+  Tensor t;
+  bool trans = false;
+  int64_t ld = 0, batch_stride = 0;
+};
+
+// Lay out t (already expanded to batch + (rows, cols)) so GEMM can read it without a copy
+// when its strides allow (row-major or column-major matrices, uniformly strided batches).
+Operand as_operand(const Tensor& t, int64_t nbatch) {
+  const int64_t nd = t.dim();
+  const Shape& sh = t.shape();
+  const Shape& st = t.strides();
+  const int64_t rows = sh[nd - 2], cols = sh[nd - 1];
+  Operand o;
+  bool ok = true;
+  if (st[nd - 1] == 1 && (st[nd - 2] >= cols || rows == 1)) {
+    o.trans = false;
+    o.ld = rows == 1 ? cols : st[nd - 2];
+  } else if (st[nd - 2] == 1 && (st[nd - 1] >= rows || cols == 1)) {
+    o.trans = true;
+    o.ld = cols == 1 ? rows : st[nd - 1];
+  } else {
+    ok = false;
+  }
+  bool all_bcast = true;
+  for (int64_t i = 0; i < nbatch; ++i) all_bcast = all_bcast && (st[i] == 0 || sh[i] == 1);
+  if (ok && nbatch > 0 && !all_bcast) {
+    // batch dims must flatten to a single stride
+    int64_t last = -1;
+    for (int64_t i = nbatch - 1; i >= 0; --i) {
+      if (sh[i] == 1) continue;
+      if (last >= 0 && st[i] != st[last] * sh[last]) ok = false;
+      if (st[i] == 0) ok = false;
+      last = i;
+      if (o.batch_stride == 0) o.batch_stride = st[i];
+    }
+  }
+  if (!ok) {
+    // Copy: one matrix if every batch dim is broadcast, else the whole expanded batch.
+    o.t = all_bcast ? contiguous_raw(Tensor::make_view(t.storage(), {rows, cols},
+                                                       {st[nd - 2], st[nd - 1]}, t.offset(),
+                                                       t.dtype()))
+                    : contiguous_raw(t);
+    o.trans = false;
+    o.ld = cols;
+    o.batch_stride = all_bcast ? 0 : rows * cols;
+    return o;
+  }
+  o.t = t;
+  return o;
+}
+
+// Raw batched matmul, no autograd. a: (..., M, K), b: (..., K, N).
+Tensor matmul_raw(const Tensor& a, const Tensor& b) {
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  if (b.size(-2) != K)
+    throw Error("matmul: inner dims differ, shapes " + shape_str(a.shape()) + " and " +
+                shape_str(b.shape()));
+  Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = broadcast_shapes(ba, bb, "matmul");
+  const int64_t nb = (int64_t)batch.size(), B = shape_numel(batch);
+  Shape sa = batch, sb = batch, so = batch;
+  sa.insert(sa.end(), {M, K});
+  sb.insert(sb.end(), {K, N});
+  so.insert(so.end(), {M, N});
+  Tensor out = Tensor::empty(so, a.dtype(), a.device());
+  if (out.numel() == 0) return out;
+  Operand A = as_operand(expand_raw(a, sa), nb), Bo = as_operand(expand_raw(b, sb), nb);
+  backend_for(a).gemm(a.dtype(), A.trans, Bo.trans, M, N, K, 1.0, A.t.raw(), A.ld,
+                      A.batch_stride, Bo.t.raw(), Bo.ld, Bo.batch_stride, 0.0, out.raw(), N,
+                      M * N, B);
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  check_defined("matmul", a_in);
+  check_defined("matmul", b_in);
+  check_same("matmul", a_in, b_in);
+  check_float("matmul", a_in);
+  if (a_in.dim() == 0 || b_in.dim() == 0)
+    throw Error("matmul: both operands need at least 1 dim, got " + shape_str(a_in.shape()) +
+                " and " + shape_str(b_in.shape()));
+  // torch's 1-D rules: a vector on the left is a row, on the right a column, dropped after.
+  if (a_in.dim() == 1) return matmul(a_in.unsqueeze(0), b_in).squeeze(-2);
+  if (b_in.dim() == 1) return matmul(a_in, b_in.unsqueeze(1)).squeeze(-1);
+  if (a_in.size(-1) != b_in.size(-2))
+    throw Error("matmul: inner dims differ, shapes " + shape_str(a_in.shape()) + " and " +
+                shape_str(b_in.shape()));
+  // (..., M, K) @ (K, N): one big GEMM over the flattened rows, so dW is one GEMM too.
+  if (b_in.dim() == 2 && a_in.dim() > 2) {
+    Shape os = a_in.shape();
+    os.back() = b_in.size(1);
+    return matmul(a_in.reshape({-1, a_in.size(-1)}), b_in).reshape(os);
+  }
+  Tensor out = matmul_raw(a_in, b_in);
+  if (auto ctx = grad_ctx({a_in, b_in})) {
+    Tensor sa = ctx[1] ? a_in.detach() : Tensor();
+    Tensor sb = ctx[0] ? b_in.detach() : Tensor();
+    Shape sha = a_in.shape(), shb = b_in.shape();
+    record(out, "matmul", ctx, [sa, sb, sha, shb](const Tensor& g) -> Grads {
+      Grads r(2);
+      if (sb.defined()) r[0] = sum_to(matmul_raw(g, sb.transpose(-1, -2)), sha);
+      if (sa.defined()) r[1] = sum_to(matmul_raw(sa.transpose(-1, -2), g), shb);
+      return r;
+    }, {sa, sb});
+  }
+  return out;
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  check_defined("linear", x);
+  check_defined("linear", w, "weight");
+  check_same("linear", x, w);
+  check_float("linear", x);
+  if (w.dim() != 2 || x.dim() < 1 || x.size(-1) != w.size(1))
+    throw Error("linear: input " + shape_str(x.shape()) + " does not match weight " +
+                shape_str(w.shape()) + " (expected (..., K) and (N, K))");
+  const int64_t K = w.size(1), N = w.size(0), R = x.numel() / std::max<int64_t>(K, 1);
+  if (b.defined()) {
+    check_same("linear", x, b);
+    if (b.dim() != 1 || b.size(0) != N)
+      throw Error("linear: bias " + shape_str(b.shape()) + " does not match weight " +
+                  shape_str(w.shape()));
+  }
+  Shape os = x.shape();
+  os.back() = N;
+  Tensor x2 = contiguous_raw(x);  // (R, K)
+  Tensor wc = contiguous_raw(w);  // (N, K)
+  Tensor y = Tensor::empty(os, x.dtype(), x.device());  // (R, N)
+  Backend& be = backend_for(x);
+  if (y.numel()) {
+    if (b.defined()) {
+      Tensor rows = Tensor::make_view(y.storage(), {R, N}, {N, 1}, 0, y.dtype());  // (R, N)
+      be.copy(expand_raw(b, {R, N}), rows);
+    }
+    be.gemm(x.dtype(), false, true, R, N, K, 1.0, x2.raw(), K, 0, wc.raw(), K, 0,
+            b.defined() ? 1.0 : 0.0, y.raw(), N, 0, 1);
+  }
+  if (auto ctx = grad_ctx({x, w, b})) {
+    Tensor sx = ctx[1] ? x2 : Tensor();  // only dW needs the input
+    Tensor sw = ctx[0] ? wc : Tensor();  // only dX needs the weight
+    Shape xs = x.shape();
+    bool nb = ctx[2];
+    record(y, "linear", ctx, [sx, sw, xs, nb, R, N, K](const Tensor& g) -> Grads {
+      Tensor gc = contiguous_raw(g);  // (R, N)
+      Backend& be = backend_for(gc);
+      Grads r(3);
+      if (sw.defined()) {  // dX (R, K) = g (R, N) · W (N, K)
+        r[0] = Tensor::empty(xs, gc.dtype(), gc.device());
+        be.gemm(gc.dtype(), false, false, R, K, N, 1.0, gc.raw(), N, 0, sw.raw(), K, 0, 0.0,
+                r[0].raw(), K, 0, 1);
+      }
+      if (sx.defined()) {  // dW (N, K) = gᵀ (N, R) · X (R, K)
+        r[1] = Tensor::empty({N, K}, gc.dtype(), gc.device());
+        be.gemm(gc.dtype(), true, false, N, K, R, 1.0, gc.raw(), N, 0, sx.raw(), K, 0, 0.0,
+                r[1].raw(), K, 0, 1);
+      }
+      if (nb) r[2] = sum(gc.reshape({R, N}), {0});
+      return r;
+    }, {sx, sw});
+  }
+  return y;
+}
+
+}  // namespace vt
