@@ -4,7 +4,9 @@
 Each family lives in tests/reference/cases_<family>.py and defines `build(case)`; `case(name,
 fn, **inputs)` runs fn on the inputs (float inputs get gradients unless listed in no_grad),
 back-propagates a fixed random output gradient, and stores NAME.in.<k>, NAME.out, NAME.gout and
-NAME.grad.<k>. Run with Debian's python3 (python3-torch 1.13):  /usr/bin/python3 tests/reference/ops.py
+NAME.grad.<k>. Run with Debian's python3 (python3-torch 1.13):
+    /usr/bin/python3 tests/reference/ops.py            # every family
+    /usr/bin/python3 tests/reference/ops.py norm conv  # only cases_norm.py and cases_conv.py
 """
 import glob
 import importlib
@@ -55,6 +57,8 @@ def main():
     torch.manual_seed(0)
     for path in sorted(glob.glob(os.path.join(HERE, "cases_*.py"))):
         family = os.path.basename(path)[len("cases_"):-3]
+        if len(sys.argv) > 1 and family not in sys.argv[1:]:
+            continue
         cases = Cases()
         importlib.import_module(f"cases_{family}").build(cases)
         target = os.path.join(OUT, f"ops_{family}.safetensors")
