@@ -76,6 +76,7 @@ struct Backend {
                     int64_t stride_c, int64_t batch) = 0;
 
   // ---- softmax over the last dim (rows of length x.size(-1)) ----
+  // Both may run in place (y the same tensor as x, gx as gy): attention relies on it.
   virtual void softmax(const Tensor& x, Tensor& y, bool log) = 0;
   virtual void softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) = 0;
 

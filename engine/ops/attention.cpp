@@ -1,0 +1,168 @@
+// attention.cpp — scaled dot-product attention, forward and backward on batched GEMMs.
+//
+//   q: (B, H, Nq, Dh), k: (B, H, Nk, Dh), v: (B, H, Nk, Dv), mask: additive, broadcastable
+//   to (B, H, Nq, Nk) (a padding mask, Swin's relative-position bias, ...) -> o: (B, H, Nq, Dv)
+//
+//   forward   S = scale · Q Kᵀ (+ mask)     one batched GEMM (mask copied in first, beta = 1)
+//             P = softmax(S)                in place: S's buffer becomes P
+//             O = P V                       one batched GEMM
+//   backward  dV = Pᵀ dO
+//             dP = dO Vᵀ
+//             dS = P ⊙ (dP - rowsum(dP ⊙ P))   the softmax backward kernel, in place on dP
+//             dQ = scale · dS K,   dK = scale · dSᵀ Q,   dMask = sum_to(dS, mask's shape)
+//
+// Memory: the attention matrix P (B·H·Nq·Nk elements) is materialised and, when any input
+// needs a gradient, saved — both dV and dS are built from it, and recomputing it would cost the
+// QKᵀ GEMM and the softmax again. S is never stored separately (the softmax overwrites it).
+// The backward allocates one more B·H·Nq·Nk buffer (dP, turned into dS in place). A tiled
+// (flash-attention style) kernel that avoids materialising P is left to the CUDA backend.
+// Beyond P, only what the requested gradients read is saved: V for dP (needed by dQ, dK and
+// dMask), K for dQ, Q for dK. With frozen q/k (e.g. only a value adapter trains), P alone.
+//
+// q, k, v may be strided views (e.g. slices of a fused qkv projection): a (B, H, rows, cols)
+// operand whose matrices are row- or column-major goes to GEMM without a copy.
+#include <cmath>
+
+#include "engine/ops/op_utils.h"
+
+namespace vt {
+
+namespace {
+
+// A (B, H, rows, cols) tensor as a GEMM operand: base pointer, whether the matrices are
+// stored transposed, leading dim, and the element strides of the two batch dims.
+struct Mat {
+  Tensor t;  // keeps the memory alive (a copy if the strides did not fit)
+  bool trans = false;
+  int64_t ld = 0, sb = 0, sh = 0;
+  Mat T() const { Mat m = *this; m.trans = !m.trans; return m; }  // the transposed matrices
+};
+
+Mat as_mat(const Tensor& x) {
+  const Shape& sh = x.shape();
+  const Shape& st = x.strides();
+  const int64_t rows = sh[2], cols = sh[3];
+  Mat m;
+  if (st[3] == 1 && (rows == 1 || st[2] >= cols)) {
+    m.t = x, m.trans = false, m.ld = rows == 1 ? cols : st[2];
+  } else if (st[2] == 1 && (cols == 1 || st[3] >= rows)) {
+    m.t = x, m.trans = true, m.ld = cols == 1 ? rows : st[3];
+  } else {
+    m.t = contiguous_raw(x), m.trans = false, m.ld = cols;
+  }
+  m.sb = m.t.strides()[0];
+  m.sh = m.t.strides()[1];
+  return m;
+}
+
+// C[b,h] = alpha · op(A[b,h]) · op(B[b,h]) + beta · C[b,h], with C a contiguous (B, H, m, n)
+// tensor. One GEMM call over all B·H matrices when both batch dims of A and B collapse to one
+// stride, else one call (batched over H) per b.
+void bgemm(const Mat& A, const Mat& Bm, Tensor& C, int64_t m, int64_t n, int64_t k,
+           double alpha, double beta) {
+  const int64_t nb = C.size(0), nh = C.size(1);
+  const size_t es = dtype_size(C.dtype());
+  Backend& be = backend_for(C);
+  auto flat = [&](const Mat& x, int64_t& s) {  // a single stride over the (B, H) batch?
+    s = nh == 1 ? x.sb : x.sh;
+    return nb == 1 || nh == 1 || x.sb == x.sh * nh;
+  };
+  int64_t sa = 0, sbb = 0;
+  const char* pa = static_cast<const char*>(A.t.raw());
+  const char* pb = static_cast<const char*>(Bm.t.raw());
+  char* pc = static_cast<char*>(C.raw());
+  if (flat(A, sa) && flat(Bm, sbb)) {
+    be.gemm(C.dtype(), A.trans, Bm.trans, m, n, k, alpha, pa, A.ld, sa, pb, Bm.ld, sbb, beta,
+            pc, n, m * n, nb * nh);
+    return;
+  }
+  for (int64_t b = 0; b < nb; ++b)
+    be.gemm(C.dtype(), A.trans, Bm.trans, m, n, k, alpha, pa + b * A.sb * es, A.ld, A.sh,
+            pb + b * Bm.sb * es, Bm.ld, Bm.sh, beta, pc + b * nh * m * n * es, n, m * n, nh);
+}
+
+[[noreturn]] void shape_error(const Tensor& q, const Tensor& k, const Tensor& v,
+                              const std::string& why) {
+  throw Error("scaled_dot_product_attention: " + why + " (q " + shape_str(q.shape()) + ", k " +
+              shape_str(k.shape()) + ", v " + shape_str(v.shape()) + ")");
+}
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& mask, std::optional<double> scale_opt) {
+  const char* name = "scaled_dot_product_attention";
+  check_defined(name, q, "q");
+  check_defined(name, k, "k");
+  check_defined(name, v, "v");
+  check_float(name, q);
+  check_same(name, q, k);
+  check_same(name, q, v);
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4)
+    shape_error(q, k, v, "expected 4-D (B, H, N, Dh) tensors");
+  const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2), Dh = q.size(3);
+  const int64_t Nk = k.size(2), Dv = v.size(3);
+  if (k.size(0) != B || k.size(1) != H || v.size(0) != B || v.size(1) != H)
+    shape_error(q, k, v, "batch and head dims differ");
+  if (k.size(3) != Dh) shape_error(q, k, v, "q and k head dims differ");
+  if (v.size(2) != Nk) shape_error(q, k, v, "k and v sequence lengths differ");
+  const Shape sshape{B, H, Nq, Nk};
+  if (mask.defined()) {
+    check_same(name, q, mask);
+    if (mask.dim() > 4 || broadcast_shapes(mask.shape(), sshape, name) != sshape)
+      throw Error(std::string(name) + ": mask of shape " + shape_str(mask.shape()) +
+                  " does not broadcast to the scores " + shape_str(sshape));
+  }
+  const double scale = scale_opt ? *scale_opt : 1.0 / std::sqrt((double)Dh);
+
+  Tensor out = Tensor::empty({B, H, Nq, Dv}, q.dtype(), q.device());
+  Tensor P = Tensor::empty(sshape, q.dtype(), q.device());  // S, then softmax(S) in place
+  Mat mq = as_mat(q), mk = as_mat(k), mv = as_mat(v);
+  if (P.numel()) {
+    Backend& be = backend_for(q);
+    if (mask.defined()) be.copy(expand_raw(mask, sshape), P);
+    bgemm(mq, mk.T(), P, Nq, Nk, Dh, scale, mask.defined() ? 1.0 : 0.0);  // S = scale·QKᵀ + M
+    be.softmax(P, P, false);                                              // P = softmax(S)
+  }
+  if (out.numel()) bgemm(as_mat(P), mv, out, Nq, Dv, Nk, 1.0, 0.0);       // O = P V
+
+  if (auto ctx = grad_ctx({q, k, v, mask})) {
+    const bool nq = ctx[0], nk = ctx[1], nv = ctx[2], nm = ctx[3];
+    const bool need_ds = nq || nk || nm;
+    Tensor sp = P;                                        // needed by every gradient
+    Tensor sv = need_ds ? mv.t.detach() : Tensor();        // dP = dO Vᵀ
+    Tensor sk = nq ? mk.t.detach() : Tensor();             // dQ = scale · dS K
+    Tensor sq = nk ? mq.t.detach() : Tensor();             // dK = scale · dSᵀ Q
+    Shape qs = q.shape(), ks = k.shape(), vs = v.shape();
+    Shape ms = mask.defined() ? mask.shape() : Shape{};
+    record(out, name, ctx, [=](const Tensor& g) -> Grads {
+      Tensor gc = contiguous_raw(g);                      // dO: (B, H, Nq, Dv)
+      Mat mg = as_mat(gc), mp = as_mat(sp);
+      Grads r(4);
+      if (nv) {  // dV (B, H, Nk, Dv) = Pᵀ dO
+        r[2] = Tensor::empty(vs, gc.dtype(), gc.device());
+        if (r[2].numel()) bgemm(mp.T(), mg, r[2], Nk, Dv, Nq, 1.0, 0.0);
+      }
+      if (!need_ds) return r;
+      Tensor dS = Tensor::empty(sshape, gc.dtype(), gc.device());  // (B, H, Nq, Nk)
+      if (dS.numel()) {
+        bgemm(mg, as_mat(sv).T(), dS, Nq, Nk, Dv, 1.0, 0.0);  // dP = dO Vᵀ
+        backend_for(gc).softmax_backward(sp, dS, dS, false);  // dS = P ⊙ (dP - Σ dP ⊙ P)
+      }
+      Mat mds = as_mat(dS);
+      if (nq) {  // dQ (B, H, Nq, Dh) = scale · dS K
+        r[0] = Tensor::empty(qs, gc.dtype(), gc.device());
+        if (r[0].numel()) bgemm(mds, as_mat(sk), r[0], Nq, Dh, Nk, scale, 0.0);
+      }
+      if (nk) {  // dK (B, H, Nk, Dh) = scale · dSᵀ Q
+        r[1] = Tensor::empty(ks, gc.dtype(), gc.device());
+        if (r[1].numel()) bgemm(mds.T(), as_mat(sq), r[1], Nk, Dh, Nq, scale, 0.0);
+      }
+      if (nm) r[3] = sum_to(dS, ms);  // the mask was broadcast: sum dS back to its shape
+      return r;
+    }, {sp, sv, sk, sq});
+  }
+  return out;
+}
+
+}  // namespace vt

@@ -1,0 +1,36 @@
+// checkpoint.h — loading pretrained backbones: file formats and key maps onto timm names.
+//
+// timm's names are the native ones (the Module tree produces them). Other layouts are mapped:
+// torchvision's vit_b_16 (class_token, encoder.layers.encoder_layer_i...), detected by its keys.
+// Loading reports missing, unexpected and mis-shaped keys by name; the classifier head can be
+// dropped (fine-tuning on a new label set) and pos_embed is resampled when the grid differs.
+#pragma once
+#include <string>
+
+#include "nn/module.h"
+
+namespace vt::nn {
+
+struct VisionTransformer;
+
+// Reads a checkpoint file into a state dict (safetensors; the format is chosen by content).
+StateDict read_checkpoint(const std::string& path);
+
+// Key layout detection and maps onto timm names.
+enum class KeyLayout { Timm, Torchvision };
+KeyLayout detect_vit_layout(const StateDict& sd);
+StateDict torchvision_vit_to_timm(const StateDict& sd);
+StateDict timm_vit_to_torchvision(const StateDict& sd);  // the inverse (for tests and export)
+
+struct LoadOptions {
+  bool drop_head = false;  // ignore the file's head (e.g. fine-tuning on a new label set)
+  bool strict = true;      // throw on any missing/unexpected/mis-shaped key
+};
+
+// Loads a ViT checkpoint (any supported layout) into `model`; returns the report.
+LoadReport load_vit_checkpoint(VisionTransformer& model, const std::string& path,
+                               const LoadOptions& opt = {});
+LoadReport load_vit_state_dict(VisionTransformer& model, StateDict sd, const LoadOptions& opt,
+                               const std::string& source);
+
+}  // namespace vt::nn

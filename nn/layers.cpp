@@ -1,0 +1,153 @@
+// layers.cpp — Linear, LayerNorm, Conv2d, PatchEmbed, Mlp, Attention and the pre-LN Block.
+// Initialisation follows torch's defaults (kaiming_uniform(a=√5) weights, uniform biases);
+// pretrained weights overwrite it anyway.
+#include "nn/layers.h"
+
+#include <cmath>
+
+#include "engine/init.h"
+
+namespace vt::nn {
+
+// ---------------------------------------------------------------- Linear
+Linear::Linear(int64_t in, int64_t out, bool with_bias) {
+  weight = register_parameter("weight", Tensor::empty({out, in}));
+  init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (with_bias) {
+    bias = register_parameter("bias", Tensor::empty({out}));
+    double bound = 1.0 / std::sqrt((double)in);
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) {
+  Tensor y = linear(x, weight, bias);  // (..., in) -> (..., out)
+  for (auto& t : tuners) y = t->forward(x, y);
+  return y;
+}
+
+void Linear::add_tuner(const std::string& name, std::shared_ptr<LinearTuner> t) {
+  tuners.push_back(register_module(name, t));
+}
+
+// ---------------------------------------------------------------- LayerNorm
+LayerNorm::LayerNorm(int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", Tensor::ones({dim}));
+  bias = register_parameter("bias", Tensor::zeros({dim}));
+}
+
+Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, weight, bias, eps); }
+
+// ---------------------------------------------------------------- Conv2d
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, int64_t g, bool with_bias)
+    : stride{s, s}, padding{p, p}, groups(g) {
+  weight = register_parameter("weight", Tensor::empty({out, in / g, k, k}));
+  init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (with_bias) {
+    bias = register_parameter("bias", Tensor::empty({out}));
+    double bound = 1.0 / std::sqrt((double)(in / g * k * k));
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  return conv2d(x, weight, bias, stride, padding, {1, 1}, groups);
+}
+
+// ---------------------------------------------------------------- PatchEmbed
+PatchEmbed::PatchEmbed(int64_t p, int64_t in_chans, int64_t dim, bool with_norm, double norm_eps)
+    : patch(p) {
+  proj = register_module("proj", std::make_shared<Conv2d>(in_chans, dim, p, p));
+  if (with_norm) norm = register_module("norm", std::make_shared<LayerNorm>(dim, norm_eps));
+}
+
+Tensor PatchEmbed::forward(const Tensor& x) {
+  if (x.dim() != 4 || x.size(1) != proj->weight.size(1) || x.size(2) % patch || x.size(3) % patch)
+    throw Error("PatchEmbed: input " + shape_str(x.shape()) + " is not (B, " +
+                std::to_string(proj->weight.size(1)) + ", H, W) with H, W multiples of " +
+                std::to_string(patch));
+  // A stride-P PxP conv is one GEMM over patches:
+  // (B, C, Gh, P, Gw, P) -> (B, Gh, Gw, C, P, P) -> (B·Gh·Gw, C·P·P) · Wᵀ (C·P·P, D)
+  const int64_t B = x.size(0), C = x.size(1), Gh = x.size(2) / patch, Gw = x.size(3) / patch;
+  const int64_t D = proj->weight.size(0);
+  Tensor patches = x.reshape({B, C, Gh, patch, Gw, patch}).permute({0, 2, 4, 1, 3, 5});
+  Tensor w = proj->weight.reshape({D, C * patch * patch});
+  Tensor y = linear(patches.reshape({B, Gh, Gw, C * patch * patch}), w, proj->bias);  // (B, Gh, Gw, D)
+  if (norm) y = norm->forward(y);
+  return y;
+}
+
+// ---------------------------------------------------------------- Mlp
+Mlp::Mlp(int64_t dim, int64_t hidden) {
+  fc1 = register_module("fc1", std::make_shared<Linear>(dim, hidden));
+  fc2 = register_module("fc2", std::make_shared<Linear>(hidden, dim));
+}
+
+Tensor Mlp::forward(const Tensor& x) {
+  Tensor h = gelu(fc1->forward(x));            // (..., hidden)
+  h = dropout(h, drop, training());
+  return dropout(fc2->forward(h), drop, training());  // (..., D)
+}
+
+// ---------------------------------------------------------------- Attention
+Attention::Attention(int64_t dim, int64_t heads_, bool qkv_bias) : heads(heads_) {
+  if (dim % heads) throw Error("Attention: dim " + std::to_string(dim) + " not divisible by " +
+                               std::to_string(heads) + " heads");
+  qkv = register_module("qkv", std::make_shared<Linear>(dim, 3 * dim, qkv_bias));
+  proj = register_module("proj", std::make_shared<Linear>(dim, dim));
+}
+
+Tensor Attention::forward(const Tensor& x, const Tensor& mask) {
+  const int64_t B = x.size(0), N = x.size(1), D = x.size(2), Dh = D / heads;
+  // (B, N, 3D) -> (B, N, 3, H, Dh) -> (3, B, H, N, Dh)
+  Tensor qkv_ = qkv->forward(x).reshape({B, N, 3, heads, Dh}).permute({2, 0, 3, 1, 4});
+  Tensor q = qkv_.select(0, 0), k = qkv_.select(0, 1), v = qkv_.select(0, 2);  // (B, H, N, Dh)
+  Tensor m = mask;
+  if (prefix) {  // prefix tuning: extra keys/values (B, H, l, Dh); queries only from tokens
+    auto [kp, vp] = prefix->kv(B, heads, Dh);
+    k = concat({kp, k}, 2);
+    v = concat({vp, v}, 2);
+    if (m.defined()) {  // prefix positions are never masked
+      Shape ms = m.shape();
+      ms.back() = kp.size(2);
+      m = concat({Tensor::zeros(ms, m.dtype(), m.device()), m}, -1);
+    }
+  }
+  Tensor o = scaled_dot_product_attention(q, k, v, m);  // (B, H, N, Dh)
+  return proj->forward(o.transpose(1, 2).reshape({B, N, D}));
+}
+
+// ---------------------------------------------------------------- Block
+Block::Block(int64_t dim, int64_t heads, double mlp_ratio, double eps) {
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(dim, eps));
+  attn = register_module("attn", std::make_shared<Attention>(dim, heads));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(dim, eps));
+  mlp = register_module("mlp", std::make_shared<Mlp>(dim, (int64_t)(dim * mlp_ratio)));
+}
+
+Tensor Block::forward(const Tensor& x) {
+  // x = x + DropPath(A(Attn(LN1 x))) + Σ branches(x, LN1 x)
+  Tensor z = norm1->forward(x);
+  Tensor h = attn->forward(z);
+  for (auto& a : attn_adapters) h = a->forward(h);
+  Tensor out = add(x, vt::drop_path(h, drop_path_rate, training()));
+  for (auto& b : attn_branches) out = add(out, b->forward(x, z));
+  // x = x + DropPath(A(MLP(LN2 x))) + Σ branches(x, LN2 x)
+  Tensor z2 = norm2->forward(out);
+  Tensor h2 = mlp->forward(z2);
+  for (auto& a : mlp_adapters) h2 = a->forward(h2);
+  Tensor out2 = add(out, vt::drop_path(h2, drop_path_rate, training()));
+  for (auto& b : mlp_branches) out2 = add(out2, b->forward(out, z2));
+  return out2;
+}
+
+void Block::add_branch(bool attn_site, const std::string& name, std::shared_ptr<BranchTuner> t) {
+  (attn_site ? attn_branches : mlp_branches).push_back(register_module(name, t));
+}
+
+void Block::add_adapter(bool attn_site, const std::string& name,
+                        std::shared_ptr<SequentialTuner> t) {
+  (attn_site ? attn_adapters : mlp_adapters).push_back(register_module(name, t));
+}
+
+}  // namespace vt::nn

@@ -1,0 +1,104 @@
+// layers.h — the building blocks of ViT and Swin, with the sites where tuners attach.
+//
+// Tuner sites (see ARCHITECTURE.md): a Linear carries `tuners` that rewrite its output
+// (LoRA, SSF, FacT, ...); a Block carries parallel branches beside attention and beside the
+// MLP (AdaptFormer, Convpass, ...) and sequential adapters after each (Houlsby Adapter);
+// an Attention carries a prefix provider (prefix tuning). Layers never know which tuner is
+// attached: peft/ fills the sites.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "nn/module.h"
+
+namespace vt::nn {
+
+// A tuner on a linear layer: y' = forward(x, y), where y = x Wᵀ + b of the frozen layer.
+struct LinearTuner : Module {
+  virtual Tensor forward(const Tensor& x, const Tensor& y) = 0;
+};
+
+struct Linear : Module {
+  Tensor weight, bias;  // (out, in), (out) or undefined
+  std::vector<std::shared_ptr<LinearTuner>> tuners;
+  Linear(int64_t in, int64_t out, bool bias = true);
+  Tensor forward(const Tensor& x);  // x: (..., in) -> (..., out)
+  void add_tuner(const std::string& name, std::shared_ptr<LinearTuner> t);
+  int64_t in_features() const { return weight.size(1); }
+  int64_t out_features() const { return weight.size(0); }
+};
+
+struct LayerNorm : Module {
+  Tensor weight, bias;
+  double eps;
+  explicit LayerNorm(int64_t dim, double eps = 1e-6);
+  Tensor forward(const Tensor& x);
+};
+
+struct Conv2d : Module {
+  Tensor weight, bias;
+  std::vector<int64_t> stride, padding;
+  int64_t groups;
+  Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = 0,
+         int64_t groups = 1, bool bias = true);
+  Tensor forward(const Tensor& x);  // (B, C, H, W) -> (B, out, H', W')
+};
+
+// Patch embedding: a stride-P PxP conv, computed as patchify + one GEMM.
+struct PatchEmbed : Module {
+  std::shared_ptr<Conv2d> proj;
+  std::shared_ptr<LayerNorm> norm;  // Swin has one; ViT does not
+  int64_t patch;
+  PatchEmbed(int64_t patch, int64_t in_chans, int64_t dim, bool with_norm = false,
+             double norm_eps = 1e-5);
+  Tensor forward(const Tensor& x);  // (B, 3, H, W) -> (B, H/P, W/P, D)
+};
+
+struct Mlp : Module {
+  std::shared_ptr<Linear> fc1, fc2;
+  double drop = 0.0;
+  Mlp(int64_t dim, int64_t hidden);
+  Tensor forward(const Tensor& x);  // (..., D) -> (..., D); GELU (erf) between
+};
+
+// Extra keys/values for attention (prefix tuning): returns (k_pre, v_pre), each (B, H, l, Dh).
+struct PrefixProvider : Module {
+  virtual std::pair<Tensor, Tensor> kv(int64_t batch, int64_t heads, int64_t head_dim) = 0;
+};
+
+// Multi-head self-attention with a fused qkv projection (timm layout: rows q | k | v).
+struct Attention : Module {
+  std::shared_ptr<Linear> qkv, proj;
+  std::shared_ptr<PrefixProvider> prefix;  // optional
+  int64_t heads;
+  Attention(int64_t dim, int64_t heads, bool qkv_bias = true);
+  // x: (B, N, D); mask: additive, broadcastable to (B, H, N, N), or undefined.
+  Tensor forward(const Tensor& x, const Tensor& mask = Tensor());
+};
+
+// A tuner beside a sub-block (attention or MLP) of a Block.
+// x: the sub-block's residual input (B, N, D); z: its LayerNorm output. Returns a delta
+// added to the residual stream.
+struct BranchTuner : Module {
+  virtual Tensor forward(const Tensor& x, const Tensor& z) = 0;
+};
+// A tuner after a sub-block's output h (before the residual add): returns h'.
+struct SequentialTuner : Module {
+  virtual Tensor forward(const Tensor& h) = 0;
+};
+
+// Pre-LN transformer block: x = x + Attn(LN1 x); x = x + MLP(LN2 x), with the tuner sites.
+struct Block : Module {
+  std::shared_ptr<LayerNorm> norm1, norm2;
+  std::shared_ptr<Attention> attn;
+  std::shared_ptr<Mlp> mlp;
+  double drop_path_rate = 0.0;
+  std::vector<std::shared_ptr<BranchTuner>> attn_branches, mlp_branches;
+  std::vector<std::shared_ptr<SequentialTuner>> attn_adapters, mlp_adapters;
+  Block(int64_t dim, int64_t heads, double mlp_ratio = 4.0, double eps = 1e-6);
+  Tensor forward(const Tensor& x);  // (B, N, D) -> (B, N, D)
+  void add_branch(bool attn_site, const std::string& name, std::shared_ptr<BranchTuner> t);
+  void add_adapter(bool attn_site, const std::string& name, std::shared_ptr<SequentialTuner> t);
+};
+
+}  // namespace vt::nn

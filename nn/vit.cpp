@@ -1,0 +1,148 @@
+// vit.cpp — VisionTransformer forward, configs, and position-embedding resampling.
+#include "nn/vit.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "engine/init.h"
+
+namespace vt::nn {
+
+static const std::vector<ViTConfig>& table() {
+  static const std::vector<ViTConfig> t = [] {
+    std::vector<ViTConfig> v;
+    auto mk = [&](const char* n, int64_t d, int64_t depth, int64_t h, int64_t img, int64_t p) {
+      ViTConfig c;
+      c.name = n, c.dim = d, c.depth = depth, c.heads = h, c.img_size = img, c.patch = p;
+      v.push_back(c);
+    };
+    mk("vit_tiny_patch16_224", 192, 12, 3, 224, 16);
+    mk("vit_small_patch16_224", 384, 12, 6, 224, 16);
+    mk("vit_base_patch16_224", 768, 12, 12, 224, 16);
+    mk("vit_large_patch16_224", 1024, 24, 16, 224, 16);
+    mk("vit_test_tiny", 64, 4, 4, 32, 8);   // small configs for tests and the demo
+    mk("vit_test_micro", 16, 2, 2, 16, 8);
+    return v;
+  }();
+  return t;
+}
+
+std::vector<std::string> ViTConfig::names() {
+  std::vector<std::string> n;
+  for (auto& c : table()) n.push_back(c.name);
+  return n;
+}
+
+ViTConfig ViTConfig::named(const std::string& name) {
+  for (auto& c : table())
+    if (c.name == name) return c;
+  std::string all;
+  for (auto& n : names()) all += " " + n;
+  throw Error("unknown ViT config '" + name + "' (known:" + all + ")");
+}
+
+ViTConfig ViTConfig::from_json(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("ViT config: bad JSON: ") + e.what());
+  }
+  ViTConfig c = j.contains("base") ? named(j["base"].get<std::string>()) : ViTConfig();
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    try {
+      if (k == "base") continue;
+      else if (k == "name") c.name = it->get<std::string>();
+      else if (k == "img_size") c.img_size = it->get<int64_t>();
+      else if (k == "patch") c.patch = it->get<int64_t>();
+      else if (k == "in_chans") c.in_chans = it->get<int64_t>();
+      else if (k == "dim") c.dim = it->get<int64_t>();
+      else if (k == "depth") c.depth = it->get<int64_t>();
+      else if (k == "heads") c.heads = it->get<int64_t>();
+      else if (k == "mlp_ratio") c.mlp_ratio = it->get<double>();
+      else if (k == "num_classes") c.num_classes = it->get<int64_t>();
+      else if (k == "eps") c.eps = it->get<double>();
+      else if (k == "global_pool") c.global_pool = it->get<std::string>();
+      else if (k == "drop_path") c.drop_path = it->get<double>();
+      else throw Error("ViT config: unknown key '" + k + "'");
+    } catch (const nlohmann::json::exception&) {
+      throw Error("ViT config: key '" + k + "' has the wrong type");
+    }
+  }
+  if (c.global_pool != "token" && c.global_pool != "avg")
+    throw Error("ViT config: global_pool must be 'token' or 'avg', got '" + c.global_pool + "'");
+  return c;
+}
+
+VisionTransformer::VisionTransformer(const ViTConfig& c) : cfg(c) {
+  const int64_t G = c.img_size / c.patch;
+  patch_embed = register_module("patch_embed", std::make_shared<PatchEmbed>(c.patch, c.in_chans, c.dim));
+  cls_token = register_parameter("cls_token", Tensor::zeros({1, 1, c.dim}));
+  pos_embed = register_parameter("pos_embed", Tensor::empty({1, 1 + G * G, c.dim}));
+  init::trunc_normal_(pos_embed, 0.0, 0.02);
+  init::normal_(cls_token, 0.0, 1e-6);
+  for (int64_t i = 0; i < c.depth; ++i) {
+    auto b = std::make_shared<Block>(c.dim, c.heads, c.mlp_ratio, c.eps);
+    b->drop_path_rate = c.depth > 1 ? c.drop_path * i / (c.depth - 1) : 0.0;
+    blocks.push_back(register_module("blocks." + std::to_string(i), b));
+  }
+  if (c.global_pool == "avg") fc_norm = register_module("fc_norm", std::make_shared<LayerNorm>(c.dim, c.eps));
+  else norm = register_module("norm", std::make_shared<LayerNorm>(c.dim, c.eps));
+  reset_head(c.num_classes);
+}
+
+void VisionTransformer::reset_head(int64_t classes) {
+  cfg.num_classes = classes;
+  std::shared_ptr<Linear> h = classes > 0 ? std::make_shared<Linear>(cfg.dim, classes) : nullptr;
+  if (h) {  // timm: zero-initialised head when fine-tuning from a pretrained backbone
+    init::zeros_(h->weight);
+    init::zeros_(h->bias);
+  }
+  if (child("head")) replace_module("head", h);
+  else if (h) register_module("head", h);
+  head = h;
+}
+
+void VisionTransformer::set_token_tuner(std::shared_ptr<TokenTuner> t) {
+  if (child("token_tuner")) replace_module("token_tuner", t);
+  else register_module("token_tuner", t);
+  token_tuner = t;
+}
+
+Tensor resample_pos_embed(const Tensor& pos, int64_t gh, int64_t gw, int64_t nh, int64_t nw) {
+  if (gh == nh && gw == nw) return pos;
+  const int64_t D = pos.size(2);
+  Tensor cls = pos.narrow(1, 0, 1);                                      // (1, 1, D)
+  Tensor grid = pos.narrow(1, 1, gh * gw).reshape({1, gh, gw, D}).permute({0, 3, 1, 2});
+  Tensor r = interpolate(grid, {nh, nw}, "bicubic", false);              // (1, D, nh, nw)
+  return concat({cls, r.permute({0, 2, 3, 1}).reshape({1, nh * nw, D})}, 1);
+}
+
+Tensor VisionTransformer::forward_tokens(const Tensor& images) {
+  Tensor x = patch_embed->forward(images);  // (B, Gh, Gw, D)
+  const int64_t B = x.size(0), Gh = x.size(1), Gw = x.size(2), D = x.size(3);
+  const int64_t G = cfg.img_size / cfg.patch;
+  x = x.reshape({B, Gh * Gw, D});
+  x = concat({cls_token.expand({B, 1, D}), x}, 1);       // (B, 1+N, D)
+  x = add(x, resample_pos_embed(pos_embed, G, G, Gh, Gw));
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    if (token_tuner) x = token_tuner->before_block((int64_t)i, x);
+    x = blocks[i]->forward(x);
+  }
+  if (token_tuner) x = token_tuner->after_blocks(x);
+  return x;
+}
+
+Tensor VisionTransformer::forward_features(const Tensor& images) {
+  Tensor x = forward_tokens(images);
+  if (cfg.global_pool == "avg") return fc_norm->forward(mean(x.narrow(1, 1, x.size(1) - 1), {1}));
+  return norm->forward(x.select(1, 0));  // (B, D): the CLS token (LN is per token)
+}
+
+Tensor VisionTransformer::forward(const Tensor& images) {
+  Tensor f = forward_features(images);
+  return head ? head->forward(f) : f;
+}
+
+}  // namespace vt::nn
