@@ -1,8 +1,13 @@
-// backend.cpp — the per-device backend registry. The CPU backend is always present; the CUDA
-// backend registers itself from engine/cuda when the build includes it.
+// backend.cpp — the per-device backend registry. The CPU backend is always present. CUDA
+// devices are served by engine/cuda, reached through cuda_api.h: in a build with CUDA that
+// creates device i's backend on first use (an explicit call, because self-registering static
+// initialisers in a static library are dropped by the linker); in a build without CUDA,
+// engine/cuda/stub.cpp answers "no devices", so this file needs no #ifdef.
+// register_backend lets a test or an embedder install its own backend for a device type.
 #include "engine/backend.h"
 
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cuda/cuda_api.h"
 
 namespace vt {
 
@@ -10,8 +15,10 @@ static Backend* g_backends[2] = {nullptr, nullptr};
 
 void register_backend(Device::Type type, Backend* backend) { g_backends[type] = backend; }
 
+// CUDA: true only when a device is actually present (cudaGetDeviceCount > 0).
 bool backend_available(Device::Type type) {
-  return type == Device::CPU || g_backends[type] != nullptr;
+  if (type == Device::CPU || g_backends[type] != nullptr) return true;
+  return type == Device::CUDA && cuda::device_count() > 0;
 }
 
 Backend& backend_for(Device device) {
@@ -19,10 +26,8 @@ Backend& backend_for(Device device) {
     static CpuBackend cpu;
     return cpu;
   }
-  if (!g_backends[device.type])
-    throw Error("device " + device.str() +
-                " is not available: this build has no CUDA backend or no GPU was found");
-  return *g_backends[device.type];
+  if (g_backends[device.type]) return *g_backends[device.type];
+  return cuda::backend(device.index);  // throws with the reason when there is no such GPU
 }
 
 }  // namespace vt

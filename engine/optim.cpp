@@ -35,7 +35,8 @@ void assign(const Tensor& p, const Tensor& values) {
 }  // namespace
 
 // ---------------------------------------------------------------- Optimizer
-Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr_) : lr(lr_), groups_(std::move(groups)) {
+Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr_)
+    : lr(lr_), groups_(std::move(groups)) {
   if (!(lr >= 0)) throw Error("optimizer: learning rate must be >= 0, got " + std::to_string(lr));
   for (size_t gi = 0; gi < groups_.size(); ++gi)
     for (size_t pi = 0; pi < groups_[gi].params.size(); ++pi) {
@@ -129,7 +130,8 @@ std::vector<ParamGroup> param_groups_no_decay(
     const std::vector<std::pair<std::string, Tensor>>& named_params, double weight_decay,
     const std::vector<std::string>& extra_no_decay) {
   auto ends_with = [](const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
   ParamGroup no_decay{{}, 1.0, 0.0}, decay{{}, 1.0, weight_decay};
   for (const auto& [name, p] : named_params) {
@@ -180,7 +182,8 @@ double CosineSchedule::lr_at(int64_t t) const {
     return warmup_lr + (double)t * (base_lr - warmup_lr) / (double)warmup_iters;
   const int64_t tc = warmup_prefix ? t - warmup_iters : t;
   if (tc >= total_iters) return min_lr;
-  return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + std::cos(pi * (double)tc / (double)total_iters));
+  const double progress = (double)tc / (double)total_iters;  // in [0, 1)
+  return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + std::cos(pi * progress));
 }
 
 }  // namespace vt

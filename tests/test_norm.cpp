@@ -88,6 +88,29 @@ TEST_CASE("layer_norm matches PyTorch", "[ops][norm][torch]") {
   });
 }
 
+// Inputs above kParallelGrain take the OpenMP paths (rows split across threads, column blocks
+// for dw/db); they must agree with the same rows run small (single-threaded).
+TEST_CASE("layer_norm and softmax: threaded paths agree with small runs", "[ops][norm]") {
+  const int64_t R = 600, D = 80, r0 = 300, n = 7;
+  auto x = rand_tensor({R, D}, 151, DType::F64, -2, 3).set_requires_grad(true);
+  auto w = rand_tensor({D}, 152, DType::F64).set_requires_grad(true);
+  auto b = rand_tensor({D}, 153, DType::F64).set_requires_grad(true);
+  auto g = rand_tensor({R, D}, 154, DType::F64);
+  auto y = layer_norm(x, w, b);
+  y.backward(g);
+  auto s = softmax(x.detach(), 0);  // dim 0: columns of 600, through the transpose
+  auto xs = x.detach().narrow(0, r0, n).clone().set_requires_grad(true);
+  auto ys = layer_norm(xs, w.detach(), b.detach());
+  ys.backward(g.narrow(0, r0, n).contiguous());
+  require_close(y.narrow(0, r0, n), ys, 1e-12, 1e-12, "y rows");
+  require_close(x.grad().narrow(0, r0, n), xs.grad(), 1e-12, 1e-12, "dx rows");
+  require_close(b.grad(), sum(g, {0}), 1e-12, 1e-12, "db = column sums of g");
+  Tensor xhat = layer_norm(x.detach(), Tensor(), Tensor());
+  require_close(w.grad(), sum(mul(g, xhat), {0}), 1e-10, 1e-12, "dw = column sums of g x̂");
+  require_close(s.narrow(1, 5, 1), softmax(x.detach().narrow(1, 5, 1), 0), 1e-12, 1e-15,
+                "softmax column");
+}
+
 TEST_CASE("layer_norm frozen-awareness: no dw/db work, no weight saved when not needed",
           "[ops][norm][frozen]") {
   const int64_t R = 6, D = 16;

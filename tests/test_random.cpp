@@ -152,7 +152,8 @@ TEST_CASE("randint and randperm", "[random]") {
 }
 
 TEST_CASE("random factories reject bad arguments", "[random]") {
-  REQUIRE_THROWS_WITH(rand({2}, 0, 1, DType::I64), Catch::Contains("rand") && Catch::Contains("I64"));
+  REQUIRE_THROWS_WITH(rand({2}, 0, 1, DType::I64),
+                      Catch::Contains("rand") && Catch::Contains("I64"));
   REQUIRE_THROWS_WITH(rand({2}, 1, 0), Catch::Contains("lo <= hi"));
   REQUIRE_THROWS_WITH(randn({2}, 0, -1), Catch::Contains("std"));
   REQUIRE_THROWS_WITH(randint(3, 3, {2}), Catch::Contains("randint"));

@@ -5,6 +5,9 @@
 // Eigen parallelises the product itself (OpenMP); with many small ones we parallelise over the
 // batch and Eigen runs single-threaded inside (it detects the enclosing parallel region).
 #include <Eigen/Core>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "engine/cpu/cpu_backend.h"
 
@@ -17,6 +20,22 @@ using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>
 template <typename T>
 using ColMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
 using OStride = Eigen::OuterStride<>;
+
+// While alive (and `on`), OpenMP regions started by this thread (Eigen's) use one thread.
+struct SingleThreadScope {
+  int saved = 0;
+  bool on;
+  explicit SingleThreadScope(bool on_) : on(on_) {
+#ifdef _OPENMP
+    if (on) saved = omp_get_max_threads(), omp_set_num_threads(1);
+#endif
+  }
+  ~SingleThreadScope() {
+#ifdef _OPENMP
+    if (on) omp_set_num_threads(saved);
+#endif
+  }
+};
 
 // op(A) as an (rows × cols) expression over row-major memory with leading dim ld.
 template <typename T, typename F>
@@ -59,7 +78,13 @@ void CpuBackend::gemm(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64
     const scalar_t* A = static_cast<const scalar_t*>(a);
     const scalar_t* B = static_cast<const scalar_t*>(b);
     scalar_t* C = static_cast<scalar_t*>(c);
-    const bool parallel_batch = batch > 1 && m * n * k < (int64_t)128 * 128 * 128;
+    const int64_t work = m * n * k;
+    const bool parallel_batch = batch > 1 && work < (int64_t)128 * 128 * 128;
+    // Eigen would split even a small product across threads (its task size is 50k
+    // multiply-adds), and the barrier then costs more than the math: small single GEMMs
+    // run on the calling thread only (omp_set_num_threads is a per-thread setting).
+    const bool small_single = batch == 1 && work < ((int64_t)1 << 22);
+    SingleThreadScope single(small_single);
 #pragma omp parallel for if (parallel_batch) schedule(static)
     for (int64_t i = 0; i < batch; ++i)
       gemm_one<scalar_t>(ta, tb, m, n, k, (scalar_t)alpha, A + i * sa, lda, B + i * sb, ldb,

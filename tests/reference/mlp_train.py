@@ -9,7 +9,7 @@ Model: x (64, 8) -> Linear(8, 32) -> GELU (exact) -> Linear(32, 4) -> logits; cr
   sgd:   SGD(momentum 0.9, nesterov, weight decay 1e-4), learning rate from timm's
          CosineLRScheduler formula per update (base 0.1, t_initial 20, warm-up 3 updates from
          0.01, lr_min 1e-3), gradient accumulated over 2 micro-batches of 32 (loss / 2 each),
-         clip_grad_norm_(max_norm 0.5; it clips about half the steps) before each step.
+         clip_grad_norm_(max_norm 0.5; it clips the first 5 steps) before each step.
 
 Writes tests/fixtures/mlp_train.safetensors: data.x, data.y, init.<param>, <run>.losses (the
 loss before each of the 20 updates), <run>.final.<param>, sgd.lrs, sgd.grad_norms.
