@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs vitune's GEMM bench and PyTorch's on the same shapes, alternately, and prints the ratio.
+# Usage: bench/gemm_compare.sh BUILD_DIR [threads] [reps]
+set -euo pipefail
+build=${1:-build}; threads=${2:-2}; reps=${3:-10}
+export OMP_NUM_THREADS=$threads
+ours=$("$build/bench/vitune-bench-gemm" "$reps")
+theirs=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 -c "import torch; torch.set_num_threads($threads); exec(open('$(dirname "$0")/gemm_torch.py').read())" "$reps")
+paste <(echo "$ours") <(echo "$theirs") | /usr/bin/python3 -c '
+import json, sys
+print("shape (m x n x k)        vitune GFLOP/s   torch GFLOP/s   ratio")
+for line in sys.stdin:
+    a, b = (json.loads(x) for x in line.split("\t"))
+    print(f"{a[\"m\"]:5d} x {a[\"n\"]:5d} x {a[\"k\"]:5d}   {a[\"gflops\"]:14.1f}   {b[\"gflops\"]:13.1f}   {a[\"gflops\"]/b[\"gflops\"]:5.2f}")
+'
