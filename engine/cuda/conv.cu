@@ -22,10 +22,6 @@ namespace vt::cuda {
 
 namespace {
 
-#define GRID_STRIDE_LOOP(i, n)                                               \
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); \
-       i += (int64_t)gridDim.x * blockDim.x)
-
 // Conv2dGeom with the output size precomputed (its oh()/ow() are host functions).
 struct Geom {
   int64_t n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;

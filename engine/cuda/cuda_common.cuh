@@ -69,6 +69,11 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   return (unsigned)(b < 1 ? 1 : (b > 65536 ? 65536 : b));
 }
 
+// for (i = this thread's first index; i < n; i += all threads in the grid)
+#define GRID_STRIDE_LOOP(i, n)                                               \
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); \
+       i += (int64_t)gridDim.x * blockDim.x)
+
 // kernel<<<grid, block, smem, stream>>>(args...) + check_launch(name). Empty grids launch
 // nothing (CUDA rejects a zero-sized grid).
 template <typename... KArgs, typename... Args>
@@ -273,11 +278,6 @@ struct CudaBackend final : Backend {
   cublasHandle_t cublas_ = nullptr;
   CachingAllocator alloc_;
 };
-
-// The backend that owns tensor t's device (for helpers that only get tensors).
-inline CudaBackend& backend_of(const Tensor& t) {
-  return static_cast<CudaBackend&>(backend(t.device().index));
-}
 
 // Checks that a kernel's tensor arguments live on this backend's device (cheap, host-side).
 void check_device(const char* op, const CudaBackend& be, const Tensor& t);

@@ -26,8 +26,7 @@ template <typename T>
 __global__ void scale_c_kernel(T* c, int64_t m, int64_t n, int64_t ldc, int64_t stride_c,
                                int64_t batch, T beta) {
   const int64_t total = batch * m * n;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  GRID_STRIDE_LOOP(i, total) {
     const int64_t b = i / (m * n), r = (i / n) % m, col = i % n;
     T* p = c + b * stride_c + r * ldc + col;
     *p = beta == T(0) ? T(0) : beta * *p;

@@ -25,10 +25,6 @@ namespace vt::cuda {
 
 namespace {
 
-#define GRID_STRIDE_LOOP(i, n)                                               \
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); \
-       i += (int64_t)gridDim.x * blockDim.x)
-
 template <typename F>
 void dispatch_bits(DType dt, const char* op, F&& f) {
   switch (dtype_size(dt)) {

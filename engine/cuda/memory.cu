@@ -230,8 +230,7 @@ namespace {
 // unchanged (any dtype, including I64 beyond 2^53 and the 2-byte float types).
 template <typename U>
 __global__ void copy_bits_kernel(const U* src, U* dst, Indexer<2> ix, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  GRID_STRIDE_LOOP(i, n) {
     int64_t off[2];
     ix.offsets(i, off);
     dst[off[1]] = src[off[0]];
@@ -265,8 +264,7 @@ __device__ __forceinline__ void store_double(int dt, char* p, double v) {
 
 __global__ void copy_convert_kernel(const char* src, int src_dt, int src_es, char* dst,
                                     int dst_dt, int dst_es, Indexer<2> ix, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  GRID_STRIDE_LOOP(i, n) {
     int64_t off[2];
     ix.offsets(i, off);
     store_double(dst_dt, dst + off[1] * dst_es, load_as_double(src_dt, src + off[0] * src_es));
@@ -312,11 +310,13 @@ void CudaBackend::copy(const Tensor& src, Tensor& dst) {
     } else if (dst_host) {
       VT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), bytes, cudaMemcpyDeviceToHost, stream_));
       VT_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host reads dst next
-    } else {  // GPU to GPU: order after src's stream, then copy on ours
-      auto& other = static_cast<CudaBackend&>(backend(src.device().index));
-      VT_CUDA_CHECK(cudaStreamSynchronize(other.stream()));
-      VT_CUDA_CHECK(cudaMemcpyPeerAsync(dst.raw(), device_, src.raw(), other.device(), bytes,
-                                        stream_));
+    } else {  // GPU to GPU (rare): wait for src's writers, copy on dst's stream, wait for it
+      auto& sb = static_cast<CudaBackend&>(backend(src.device().index));
+      auto& db = static_cast<CudaBackend&>(backend(dst.device().index));
+      sb.synchronize();
+      VT_CUDA_CHECK(cudaMemcpyPeerAsync(dst.raw(), db.device(), src.raw(), sb.device(), bytes,
+                                        db.stream()));
+      db.synchronize();  // src may be freed and reused on its own stream right after
     }
     return;
   }
@@ -348,8 +348,7 @@ void CudaBackend::copy(const Tensor& src, Tensor& dst) {
 namespace {
 template <typename T>
 __global__ void fill_kernel(T* dst, T value, Indexer<1> ix, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  GRID_STRIDE_LOOP(i, n) {
     int64_t off[1];
     ix.offsets(i, off);
     dst[off[0]] = value;

@@ -169,8 +169,7 @@ __global__ void layer_norm_grad_wb_kernel(const T* x, const T* mean, const T* rs
 template <typename T>
 __global__ void layer_norm_sum_partials_kernel(const double* pw, const double* pb,
                                                int64_t chunks, int64_t D, T* gw, T* gb) {
-  for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < D;
-       j += (int64_t)gridDim.x * blockDim.x) {
+  GRID_STRIDE_LOOP(j, D) {
     double aw = 0, ab = 0;
     for (int64_t s = 0; s < chunks; ++s) {
       if (pw) aw += pw[s * D + j];

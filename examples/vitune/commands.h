@@ -1,0 +1,36 @@
+// commands.h — the vitune subcommands, one file each (cmd_<name>.cpp).
+//
+// A command file defines add_<name>_command(app): it adds its subcommand and options to the
+// CLI11 app and returns the action to run when that subcommand is chosen. Option values live
+// in a struct owned by the action (a shared_ptr the lambda keeps), so they outlive parsing.
+// Adding a command = one cmd_<name>.cpp, one line below, one line in main.cpp and meson.build.
+//
+// Errors inside an action: vt::Error / std::exception for runtime failures (exit 1), a
+// CLI::ParseError (e.g. CLI::RequiredError) for usage errors found after parsing (exit 2).
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+#include "examples/vitune/backbone.h"
+
+namespace vitune {
+
+using Action = std::function<void()>;
+struct Command {
+  CLI::App* app;  // the subcommand
+  Action run;
+};
+
+Command add_forward_command(CLI::App& app);
+Command add_params_command(CLI::App& app);
+
+// Options every model-building command shares: --model, --model-config, --num-classes.
+// model_spec() checks that exactly one of --model / --model-config was given.
+struct ModelOptions {
+  std::string name, config_file;
+  int64_t num_classes = -1;
+  void add_to(CLI::App& cmd, const std::string& num_classes_help);
+  ModelSpec model_spec() const;
+};
+
+}  // namespace vitune
