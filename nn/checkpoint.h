@@ -1,7 +1,8 @@
 // checkpoint.h — loading pretrained backbones: file formats and key maps onto timm names.
 //
 // timm's names are the native ones (the Module tree produces them). Other layouts are mapped:
-// torchvision's vit_b_16 (class_token, encoder.layers.encoder_layer_i...), detected by its keys.
+// torchvision's vit_b_16 (class_token, encoder.layers.encoder_layer_i...), detected by its keys;
+// for Swin, torchvision's swin_t/s/b and the old timm / Microsoft layout.
 // Loading reports missing, unexpected and mis-shaped keys by name; the classifier head can be
 // dropped (fine-tuning on a new label set) and pos_embed is resampled when the grid differs.
 #pragma once
@@ -12,6 +13,7 @@
 namespace vt::nn {
 
 struct VisionTransformer;
+struct SwinTransformer;
 
 // Reads a checkpoint file into a state dict (safetensors; the format is chosen by content).
 StateDict read_checkpoint(const std::string& path);
@@ -32,5 +34,18 @@ LoadReport load_vit_checkpoint(VisionTransformer& model, const std::string& path
                                const LoadOptions& opt = {});
 LoadReport load_vit_state_dict(VisionTransformer& model, StateDict sd, const LoadOptions& opt,
                                const std::string& source);
+
+// ---- Swin (nn/swin_checkpoint.cpp) ----
+// Timm: current timm (downsample opening stages 1..S-1, head.fc). TimmOld: timm <= 0.8 and
+// Microsoft's release (downsample closing stages 0..S-2, head.*, relative_position_index and
+// attn_mask buffers saved). Torchvision: swin_t/s/b (features.*, head). All map onto Timm.
+enum class SwinLayout { Timm, TimmOld, Torchvision };
+SwinLayout detect_swin_layout(const StateDict& sd);
+StateDict torchvision_swin_to_timm(const StateDict& sd);  // unknown keys pass through unchanged
+StateDict old_timm_swin_to_timm(const StateDict& sd);
+LoadReport load_swin_checkpoint(SwinTransformer& model, const std::string& path,
+                                const LoadOptions& opt = {});
+LoadReport load_swin_state_dict(SwinTransformer& model, StateDict sd, const LoadOptions& opt,
+                                const std::string& source);
 
 }  // namespace vt::nn

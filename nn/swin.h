@@ -1,0 +1,128 @@
+// swin.h — the Swin Transformer (timm's current SwinTransformer: its state-dict names and configs).
+//
+//   x = PatchEmbed(img)                        (B, H, W, C) channels-last, LayerNorm'd
+//   for stage s:  x = PatchMerging(x)  (s ≥ 1)  (B, H/2, W/2, 2C)   layers.{s}.downsample
+//                 x = SwinBlock_b(x)           (B, H, W, C)        layers.{s}.blocks.{b}
+//   f = mean_{H,W}(norm(x));  logits = head.fc(f)
+//
+// A SwinBlock is a pre-LN transformer block whose attention runs inside non-overlapping
+// W×W windows, with a learned bias per relative position (table[(2W-1)², heads], gathered by
+// relative_position_index). Odd blocks first roll the map by -W/2 (and back afterwards) so
+// windows straddle the previous block's borders; the tokens a roll wrapped around are kept
+// apart by a -100 additive mask. When a stage's resolution is ≤ W its window shrinks to the
+// resolution and it does not shift (timm's rule). Maps must divide into windows: timm pads
+// them, torchvision pads them differently (see tests/reference/backbones.py), we refuse them.
+//
+// Tuner sites are Block's: the Linears (qkv, proj, fc1, fc2), branches beside attention and
+// MLP, and adapters after each. Branches and adapters see token sequences (B, H·W, C) in
+// row-major grid order, no CLS token; the attention branch sees the block input and LN1 of it
+// (before the shift and window partition).
+// WindowAttention is an Attention, so a prefix provider gives every window the same prefix.
+#pragma once
+#include <string>
+
+#include "nn/layers.h"
+
+namespace vt::nn {
+
+struct SwinConfig {
+  std::string name = "swin_custom";
+  int64_t img_size = 224, patch = 4, in_chans = 3, window = 7, dim = 96;
+  std::vector<int64_t> depths{2, 2, 6, 2}, heads{3, 6, 12, 24};
+  double mlp_ratio = 4.0;
+  int64_t num_classes = 1000;  // 0: no head, forward returns pooled features
+  double eps = 1e-5;
+  double drop_path = 0.0;  // stochastic depth, linearly increasing over all blocks
+
+  int64_t num_stages() const { return (int64_t)depths.size(); }
+  int64_t stage_dim(int64_t s) const { return dim << s; }
+  int64_t num_features() const { return stage_dim(num_stages() - 1); }
+  // swin_{tiny,small,base}_patch4_window7_224 and test configs swin_test_{tiny,micro}.
+  static SwinConfig named(const std::string& name);
+  static SwinConfig from_json(const std::string& json_text);  // keys as the fields above
+  static std::vector<std::string> names();
+};
+
+// ---- window helpers (free functions, tested on their own) ----
+// (W², W²) I64: idx[i][j] = (hi-hj+W-1)·(2W-1) + (wi-wj+W-1) for tokens i, j of a W×W window.
+Tensor relative_position_index(int64_t window);
+// (nW, W², W²) of 0 / -100: which token pairs of each window of the rolled H×W map came from
+// different regions before the roll by -shift. Built on the host, in dtype, on device.
+Tensor shifted_window_mask(int64_t H, int64_t W, int64_t window, int64_t shift, DType dtype,
+                           Device device);
+Tensor window_partition(const Tensor& x, int64_t window);  // (B, H, W, C) -> (B·nW, W², C)
+Tensor window_reverse(const Tensor& w, int64_t window, int64_t H, int64_t W);  // the inverse
+
+// Multi-head attention inside windows with the relative-position bias (timm WindowAttention).
+struct WindowAttention : Attention {
+  Tensor relative_position_bias_table;  // ((2W-1)², heads), trainable
+  Tensor rel_index;                     // (W², W²) I64, non-persistent buffer
+  int64_t window;
+  WindowAttention(int64_t dim, int64_t heads, int64_t window);
+  Tensor bias();  // (1, heads, W², W²), differentiable w.r.t. the table
+  // xw: (B·nW, W², C) windows of `batch` images; shift_mask: (nW, W², W²) or undefined.
+  Tensor forward_windows(const Tensor& xw, int64_t batch, const Tensor& shift_mask);
+};
+
+struct SwinBlock : Module {
+  std::shared_ptr<LayerNorm> norm1, norm2;
+  std::shared_ptr<WindowAttention> attn;
+  std::shared_ptr<Mlp> mlp;
+  int64_t window, shift;
+  double drop_path_rate = 0.0;
+  std::vector<std::shared_ptr<BranchTuner>> attn_branches, mlp_branches;
+  std::vector<std::shared_ptr<SequentialTuner>> attn_adapters, mlp_adapters;
+  SwinBlock(int64_t dim, int64_t heads, int64_t window, int64_t shift, double mlp_ratio = 4.0,
+            double eps = 1e-5);
+  Tensor forward(const Tensor& x);  // (B, H, W, C) -> (B, H, W, C)
+  void add_branch(bool attn_site, const std::string& name, std::shared_ptr<BranchTuner> t);
+  void add_adapter(bool attn_site, const std::string& name, std::shared_ptr<SequentialTuner> t);
+
+ private:
+  Tensor mask_;  // the shift mask for the last map size seen (rebuilt when H, W, dtype or device change)
+  int64_t mask_h_ = 0, mask_w_ = 0;
+};
+
+// 2×2 neighbourhoods to channels, LayerNorm, then a 4C -> 2C projection (no bias).
+struct PatchMerging : Module {
+  std::shared_ptr<LayerNorm> norm;
+  std::shared_ptr<Linear> reduction;
+  PatchMerging(int64_t dim, double eps = 1e-5);
+  Tensor forward(const Tensor& x);  // (B, H, W, C) -> (B, H/2, W/2, 2C)
+};
+
+// One stage: merging (stages ≥ 1), then blocks with the window and shift timm picks for the
+// stage's resolution at cfg.img_size. first_block numbers the blocks for drop_path's schedule.
+struct SwinStage : Module {
+  std::shared_ptr<PatchMerging> downsample;  // null in stage 0
+  std::vector<std::shared_ptr<SwinBlock>> blocks;
+  SwinStage(const SwinConfig& cfg, int64_t stage, int64_t first_block);
+  Tensor forward(const Tensor& x);  // (B, H, W, C) -> (B, H', W', C')
+};
+
+struct SwinHead : Module {  // timm's ClassifierHead: the Linear is head.fc
+  std::shared_ptr<Linear> fc;
+  SwinHead(int64_t in, int64_t classes);  // zero-initialised (fine-tuning starts from 0 logits)
+};
+
+struct SwinTransformer : Module {
+  SwinConfig cfg;
+  std::shared_ptr<PatchEmbed> patch_embed;
+  std::vector<std::shared_ptr<SwinStage>> layers;
+  std::shared_ptr<LayerNorm> norm;
+  std::shared_ptr<SwinHead> head;        // null when num_classes == 0
+
+  explicit SwinTransformer(const SwinConfig& cfg);
+  // Every stage's output, channels-last (B, H_s, W_s, C_s), before the final norm.
+  std::vector<Tensor> forward_stages(const Tensor& images);
+  // The same maps as (B, C_s, H_s, W_s) views, for dense decoders (FPN/UperNet-style).
+  std::vector<Tensor> forward_pyramid(const Tensor& images);
+  // Pooled, normed features (B, C); if `pyramid` is given it receives forward_pyramid's maps.
+  Tensor forward_features(const Tensor& images, std::vector<Tensor>* pyramid = nullptr);
+  Tensor forward(const Tensor& images);  // logits (B, classes), or features if no head
+  // Replaces the head with a fresh zero-initialised one for `classes` (0 removes it).
+  void reset_head(int64_t classes);
+  std::vector<std::shared_ptr<SwinBlock>> all_blocks() const;  // in order, for tuners
+};
+
+}  // namespace vt::nn
