@@ -51,7 +51,9 @@ void run_forward(const ForwardOptions& o) {
 
   vt::nn::StateDict sd = vt::nn::read_checkpoint(o.checkpoint);
   if (!classes_given) model->reset_head(model->checkpoint_classes(sd));
-  model->load(std::move(sd), vt::nn::LoadOptions{}, o.checkpoint);  // strict: throws on misfit
+  vt::nn::LoadOptions load;  // strict: throws naming every key that does not fit
+  load.drop_head = classes_given && spec.num_classes == 0;  // --num-classes 0: features only
+  model->load(std::move(sd), load, o.checkpoint);
 
   vt::Tensor images = read_images(o.input, model->in_chans());
   model->module().to(device);

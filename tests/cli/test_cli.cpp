@@ -1,0 +1,270 @@
+// test_cli.cpp — the `vitune` binary run as a user would: outputs, exit codes and messages.
+//
+// Each test runs the program (path VITUNE_EXE, set by meson) through the shell with stdout and
+// stderr sent to files in a fresh temporary directory, then reads the exit code, the messages
+// and any .safetensors it wrote. Exit codes: 0 ok, 1 runtime error, 2 usage error.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "engine/io/safetensors.h"
+#include "tests/helpers.h"
+
+using namespace vt;
+using vt::test::require_close;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string fixture(const std::string& f) { return std::string(VT_FIXTURE_DIR) + "/" + f; }
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+// A temporary directory for one test, removed afterwards, and a way to run vitune in it.
+struct Sandbox {
+  fs::path dir;
+  Sandbox() {
+    std::string tmpl = (fs::temp_directory_path() / "vitune-cli-XXXXXX").string();
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    dir = tmpl;
+  }
+  ~Sandbox() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::string path(const std::string& name) const { return (dir / name).string(); }
+
+  // Runs `vitune args...`; every argument is single-quoted for the shell.
+  Result run(const std::vector<std::string>& args) const {
+    std::string cmd = "'" + std::string(VITUNE_EXE) + "'";
+    for (const auto& a : args) {
+      REQUIRE(a.find('\'') == std::string::npos);
+      cmd += " '" + a + "'";
+    }
+    cmd += " >'" + path("stdout.txt") + "' 2>'" + path("stderr.txt") + "'";
+    const int status = std::system(cmd.c_str());
+    REQUIRE(WIFEXITED(status));
+    Result r{WEXITSTATUS(status), read_text(path("stdout.txt")), read_text(path("stderr.txt"))};
+    UNSCOPED_INFO("vitune exit code " << r.code << "\nstdout: " << r.out << "\nstderr: " << r.err);
+    return r;
+  }
+
+  // `vitune forward` on the vit_test_tiny fixtures, with extra arguments.
+  Result forward(const std::string& checkpoint, const std::string& input, const std::string& output,
+                 std::vector<std::string> extra = {}) const {
+    std::vector<std::string> args = {"forward", "--model", "vit_test_tiny", "--checkpoint",
+                                     checkpoint, "--input", input, "--output", output};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(args);
+  }
+
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(path(name)) << text;
+  }
+};
+
+// A runtime error: exit code 1 and exactly one line "vitune: error: ..." on stderr.
+void require_runtime_error(const Result& r) {
+  REQUIRE(r.code == 1);
+  REQUIRE(r.err.rfind("vitune: error: ", 0) == 0);
+  REQUIRE(r.err.find('\n') == r.err.size() - 1);
+}
+
+const std::string kIO = fixture("vit_test_tiny_io.safetensors");
+
+}  // namespace
+
+TEST_CASE("forward reproduces the reference logits from both checkpoint namings", "[cli]") {
+  Sandbox box;
+  const Tensor want = load_safetensors(kIO).tensors.at("logits");
+  Tensor timm_features;
+  for (const char* naming : {"timm", "torchvision"}) {
+    INFO(naming);
+    const std::string out = box.path(std::string(naming) + ".safetensors");
+    Result r = box.forward(fixture(std::string("vit_test_tiny_") + naming + ".safetensors"), kIO,
+                           out, {"--features"});
+    REQUIRE(r.code == 0);
+    auto f = load_safetensors(out);
+    require_close(f.tensors.at("logits"), want, 1e-4, 1e-5, "logits");
+    REQUIRE(f.tensors.at("features").shape() == Shape{2, 64});
+    REQUIRE(f.metadata.at("model") == "vit_test_tiny");
+    if (timm_features.defined()) require_close(f.tensors.at("features"), timm_features, 1e-6, 1e-6, "features");
+    else timm_features = f.tensors.at("features").clone();
+  }
+  // Without --features only the logits are written.
+  REQUIRE(box.forward(fixture("vit_test_tiny_timm.safetensors"), kIO, box.path("l.safetensors")).code == 0);
+  auto only = load_safetensors(box.path("l.safetensors")).tensors;
+  REQUIRE(only.size() == 1);
+  REQUIRE(only.count("logits") == 1);
+}
+
+TEST_CASE("forward: the head comes from the checkpoint, or features only", "[cli]") {
+  Sandbox box;
+  auto weights = load_safetensors(fixture("vit_test_tiny_timm.safetensors")).tensors;
+  const std::string full = fixture("vit_test_tiny_timm.safetensors");
+  REQUIRE(box.forward(full, kIO, box.path("full.safetensors"), {"--features"}).code == 0);
+  const Tensor features = load_safetensors(box.path("full.safetensors")).tensors.at("features").clone();
+
+  // A checkpoint without a head gives the features and no logits.
+  weights.erase("head.weight");
+  weights.erase("head.bias");
+  save_safetensors(box.path("headless.safetensors"), weights);
+  REQUIRE(box.forward(box.path("headless.safetensors"), kIO, box.path("h.safetensors")).code == 0);
+  auto h = load_safetensors(box.path("h.safetensors")).tensors;
+  REQUIRE(h.count("logits") == 0);
+  require_close(h.at("features"), features, 1e-6, 1e-6, "headless features");
+
+  // --num-classes 0 ignores the file's head; a head size that disagrees with the file fails.
+  REQUIRE(box.forward(full, kIO, box.path("z.safetensors"), {"--num-classes", "0"}).code == 0);
+  REQUIRE(load_safetensors(box.path("z.safetensors")).tensors.count("logits") == 0);
+  Result r = box.forward(full, kIO, box.path("bad.safetensors"), {"--num-classes", "7"});
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("head.weight") && Catch::Contains("vit_test_tiny_timm.safetensors"));
+  REQUIRE(!fs::exists(box.path("bad.safetensors")));
+}
+
+TEST_CASE("forward: options from a JSON config, --model-config, --print-config", "[cli]") {
+  Sandbox box;
+  const Tensor want = load_safetensors(kIO).tensors.at("logits");
+  const std::string ckpt = fixture("vit_test_tiny_torchvision.safetensors");
+  box.write("run.json", "{\"model\": \"vit_test_tiny\", \"checkpoint\": \"" + ckpt +
+                            "\", \"input\": \"" + kIO + "\", \"output\": \"" +
+                            box.path("a.safetensors") + "\", \"num-classes\": 10, \"features\": false}");
+  REQUIRE(box.run({"forward", "--config", box.path("run.json")}).code == 0);
+  require_close(load_safetensors(box.path("a.safetensors")).tensors.at("logits"), want, 1e-4, 1e-5, "config");
+
+  // The command line wins over the file; --print-config writes a config that runs the same.
+  Result p = box.run({"forward", "--config", box.path("run.json"), "--output", box.path("b.safetensors"),
+                      "--features", "--print-config"});
+  REQUIRE(p.code == 0);
+  auto printed = nlohmann::json::parse(p.out);
+  REQUIRE(printed.at("output") == box.path("b.safetensors"));
+  REQUIRE(printed.at("features") == true);
+  box.write("printed.json", p.out);
+  REQUIRE(box.run({"forward", "--config", box.path("printed.json")}).code == 0);
+  auto b = load_safetensors(box.path("b.safetensors")).tensors;
+  REQUIRE(b.count("features") == 1);
+  require_close(b.at("logits"), want, 1e-4, 1e-5, "printed config");
+
+  // A JSON model config instead of a name.
+  box.write("model.json", R"({"base": "vit_test_tiny", "num_classes": 10})");
+  REQUIRE(box.run({"forward", "--model-config", box.path("model.json"), "--checkpoint", ckpt, "--input",
+                   kIO, "--output", box.path("c.safetensors")}).code == 0);
+  require_close(load_safetensors(box.path("c.safetensors")).tensors.at("logits"), want, 1e-4, 1e-5, "model config");
+}
+
+TEST_CASE("params prints the parameter counts as JSON", "[cli]") {
+  Sandbox box;
+  Result r = box.run({"params", "--model", "vit_base_patch16_224", "--num-classes", "0"});
+  REQUIRE(r.code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j.at("total") == 85798656);
+  REQUIRE(j.at("trainable") == 85798656);
+  REQUIRE(j.at("trainable_backbone") == 85798656);
+  REQUIRE(j.at("trainable_head") == 0);
+  REQUIRE(j.at("backbone_total") == 85798656);
+
+  r = box.run({"params", "--model", "vit_base_patch16_224"});  // timm's 1000-class head
+  REQUIRE(r.code == 0);
+  j = nlohmann::json::parse(r.out);
+  REQUIRE(j.at("total") == 85798656 + 768 * 1000 + 1000);
+  REQUIRE(j.at("trainable_head") == 768 * 1000 + 1000);
+}
+
+TEST_CASE("forward: bad files give exit code 1 and name the file and tensor", "[cli]") {
+  Sandbox box;
+  const std::string ckpt = fixture("vit_test_tiny_timm.safetensors");
+  const std::string out = box.path("out.safetensors");
+
+  Result r = box.forward(box.path("missing.safetensors"), kIO, out);  // missing checkpoint
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("missing.safetensors"));
+
+  {  // a checkpoint cut short
+    std::string bytes = read_text(ckpt);
+    std::ofstream(box.path("cut.safetensors"), std::ios::binary).write(bytes.data(), bytes.size() / 2);
+  }
+  r = box.forward(box.path("cut.safetensors"), kIO, out);
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("cut.safetensors"));
+
+  r = box.forward(ckpt, ckpt, out);  // an input file without `images`
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("vit_test_tiny_timm.safetensors") && Catch::Contains("'images'"));
+
+  save_safetensors(box.path("rgba.safetensors"), {{"images", Tensor::zeros({2, 4, 32, 32})}});
+  r = box.forward(ckpt, box.path("rgba.safetensors"), out);  // 4 channels for a 3-channel model
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("rgba.safetensors") && Catch::Contains("4 channels"));
+
+  save_safetensors(box.path("flat.safetensors"), {{"images", Tensor::zeros({2, 3, 32})}});
+  r = box.forward(ckpt, box.path("flat.safetensors"), out);  // wrong rank
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("flat.safetensors") && Catch::Contains("[2, 3, 32]"));
+
+  box.write("model.json", R"({"base": "vit_test_tiny", "dpeth": 2})");
+  r = box.run({"forward", "--model-config", box.path("model.json"), "--checkpoint", ckpt, "--input", kIO,
+               "--output", out});
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("model.json") && Catch::Contains("dpeth"));
+
+  r = box.run({"params", "--model", "vit_nope"});  // unknown model name
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("vit_nope"));
+  REQUIRE(!fs::exists(out));
+}
+
+TEST_CASE("usage errors give exit code 2 and name the flag or key; --help gives 0", "[cli]") {
+  Sandbox box;
+  const std::string ckpt = fixture("vit_test_tiny_timm.safetensors");
+  Result r = box.forward(ckpt, kIO, box.path("o.safetensors"), {"--bogus"});
+  REQUIRE(r.code == 2);
+  REQUIRE_THAT(r.err, Catch::StartsWith("vitune: error: ") && Catch::Contains("--bogus"));
+
+  r = box.run({"forward", "--model", "vit_test_tiny", "--input", kIO, "--output", box.path("o.safetensors")});
+  REQUIRE(r.code == 2);  // a required option missing
+  REQUIRE_THAT(r.err, Catch::Contains("--checkpoint"));
+
+  r = box.run({"params"});
+  REQUIRE(r.code == 2);
+  REQUIRE_THAT(r.err, Catch::Contains("--model"));
+
+  r = box.run({"params", "--model", "vit_test_micro", "--num-classes", "-3"});
+  REQUIRE(r.code == 2);
+  REQUIRE_THAT(r.err, Catch::Contains("--num-classes") && Catch::Contains("-3"));
+
+  box.write("typo.json", R"({"model": "vit_test_micro", "num_clases": 3})");
+  r = box.run({"params", "--config", box.path("typo.json")});
+  REQUIRE(r.code == 2);
+  REQUIRE_THAT(r.err, Catch::Contains("typo.json") && Catch::Contains("num_clases"));
+
+  box.write("broken.json", R"({"model": )");
+  r = box.run({"params", "--config", box.path("broken.json")});
+  REQUIRE(r.code == 2);
+  REQUIRE_THAT(r.err, Catch::Contains("broken.json"));
+
+  r = box.run({});
+  REQUIRE(r.code == 2);
+
+  for (std::vector<std::string> help : {std::vector<std::string>{"--help"}, {"forward", "--help"}, {"params", "-h"}}) {
+    r = box.run(help);
+    REQUIRE(r.code == 0);
+    REQUIRE_THAT(r.out, Catch::Contains("Usage:"));
+  }
+  REQUIRE_THAT(box.run({"forward", "--help"}).out, Catch::Contains("--checkpoint"));
+}
