@@ -11,5 +11,6 @@ import json, sys
 print("shape (m x n x k)        vitune GFLOP/s   torch GFLOP/s   ratio")
 for line in sys.stdin:
     a, b = (json.loads(x) for x in line.split("\t"))
-    print(f"{a[\"m\"]:5d} x {a[\"n\"]:5d} x {a[\"k\"]:5d}   {a[\"gflops\"]:14.1f}   {b[\"gflops\"]:13.1f}   {a[\"gflops\"]/b[\"gflops\"]:5.2f}")
+    ratio = a["gflops"] / b["gflops"]
+    print("%5d x %5d x %5d   %14.1f   %13.1f   %5.2f" % (a["m"], a["n"], a["k"], a["gflops"], b["gflops"], ratio))
 '
