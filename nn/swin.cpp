@@ -3,6 +3,8 @@
 #include "nn/swin.h"
 
 #include <nlohmann/json.hpp>
+
+#include "nn/config_util.h"
 #include <numeric>
 
 #include "engine/init.h"
@@ -32,27 +34,12 @@ static const std::vector<SwinConfig>& table() {
   return t;
 }
 
-std::vector<std::string> SwinConfig::names() {
-  std::vector<std::string> n;
-  for (auto& c : table()) n.push_back(c.name);
-  return n;
-}
+std::vector<std::string> SwinConfig::names() { return config_names(table()); }
 
-SwinConfig SwinConfig::named(const std::string& name) {
-  for (auto& c : table())
-    if (c.name == name) return c;
-  std::string all;
-  for (auto& n : names()) all += " " + n;
-  throw Error("unknown Swin config '" + name + "' (known:" + all + ")");
-}
+SwinConfig SwinConfig::named(const std::string& name) { return find_config(table(), name, "Swin"); }
 
 SwinConfig SwinConfig::from_json(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("Swin config: bad JSON: ") + e.what());
-  }
+  nlohmann::json j = parse_config_json(text, "Swin");
   SwinConfig c = j.contains("base") ? named(j["base"].get<std::string>()) : SwinConfig();
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();

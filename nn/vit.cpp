@@ -4,6 +4,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "nn/config_util.h"
+
 #include "engine/init.h"
 
 namespace vt::nn {
@@ -27,27 +29,12 @@ static const std::vector<ViTConfig>& table() {
   return t;
 }
 
-std::vector<std::string> ViTConfig::names() {
-  std::vector<std::string> n;
-  for (auto& c : table()) n.push_back(c.name);
-  return n;
-}
+std::vector<std::string> ViTConfig::names() { return config_names(table()); }
 
-ViTConfig ViTConfig::named(const std::string& name) {
-  for (auto& c : table())
-    if (c.name == name) return c;
-  std::string all;
-  for (auto& n : names()) all += " " + n;
-  throw Error("unknown ViT config '" + name + "' (known:" + all + ")");
-}
+ViTConfig ViTConfig::named(const std::string& name) { return find_config(table(), name, "ViT"); }
 
 ViTConfig ViTConfig::from_json(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("ViT config: bad JSON: ") + e.what());
-  }
+  nlohmann::json j = parse_config_json(text, "ViT");
   ViTConfig c = j.contains("base") ? named(j["base"].get<std::string>()) : ViTConfig();
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
