@@ -26,7 +26,7 @@ Tensor Linear::forward(const Tensor& x) {
   return y;
 }
 
-void Linear::add_tuner(const std::string& name, std::shared_ptr<LinearTuner> t) {
+void Linear::add_tuner(const std::string& name, std::shared_ptr<OutputTuner> t) {
   tuners.push_back(register_module(name, t));
 }
 
@@ -36,7 +36,15 @@ LayerNorm::LayerNorm(int64_t dim, double eps_) : eps(eps_) {
   bias = register_parameter("bias", Tensor::zeros({dim}));
 }
 
-Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, weight, bias, eps); }
+Tensor LayerNorm::forward(const Tensor& x) {
+  Tensor y = layer_norm(x, weight, bias, eps);
+  for (auto& t : tuners) y = t->forward(x, y);
+  return y;
+}
+
+void LayerNorm::add_tuner(const std::string& name, std::shared_ptr<OutputTuner> t) {
+  tuners.push_back(register_module(name, t));
+}
 
 // ---------------------------------------------------------------- Conv2d
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, int64_t g, bool with_bias)
@@ -73,8 +81,13 @@ Tensor PatchEmbed::forward(const Tensor& x) {
   Tensor patches = x.reshape({B, C, Gh, patch, Gw, patch}).permute({0, 2, 4, 1, 3, 5});
   Tensor w = proj->weight.reshape({D, C * patch * patch});
   Tensor y = linear(patches.reshape({B, Gh, Gw, C * patch * patch}), w, proj->bias);  // (B, Gh, Gw, D)
+  for (auto& t : tuners) y = t->forward(x, y);
   if (norm) y = norm->forward(y);
   return y;
+}
+
+void PatchEmbed::add_tuner(const std::string& name, std::shared_ptr<OutputTuner> t) {
+  tuners.push_back(register_module(name, t));
 }
 
 // ---------------------------------------------------------------- Mlp
@@ -131,13 +144,13 @@ Tensor Block::forward(const Tensor& x) {
   Tensor h = attn->forward(z);
   for (auto& a : attn_adapters) h = a->forward(h);
   Tensor out = add(x, vt::drop_path(h, drop_path_rate, training()));
-  for (auto& b : attn_branches) out = add(out, b->forward(x, z));
+  for (auto& b : attn_branches) out = add(out, b->forward(x, z, grid));
   // x = x + DropPath(A(MLP(LN2 x))) + Σ branches(x, LN2 x)
   Tensor z2 = norm2->forward(out);
   Tensor h2 = mlp->forward(z2);
   for (auto& a : mlp_adapters) h2 = a->forward(h2);
   Tensor out2 = add(out, vt::drop_path(h2, drop_path_rate, training()));
-  for (auto& b : mlp_branches) out2 = add(out2, b->forward(out, z2));
+  for (auto& b : mlp_branches) out2 = add(out2, b->forward(out, z2, grid));
   return out2;
 }
 

@@ -1,7 +1,7 @@
 // layers.h — the building blocks of ViT and Swin, with the sites where tuners attach.
 //
-// Tuner sites (see ARCHITECTURE.md): a Linear carries `tuners` that rewrite its output
-// (LoRA, SSF, FacT, ...); a Block carries parallel branches beside attention and beside the
+// Tuner sites (see ARCHITECTURE.md): a Linear, a LayerNorm and a PatchEmbed carry `tuners`
+// that rewrite their output (LoRA, SSF, FacT, ...); a Block carries parallel branches beside attention and beside the
 // MLP (AdaptFormer, Convpass, ...) and sequential adapters after each (Houlsby Adapter);
 // an Attention carries a prefix provider (prefix tuning). Layers never know which tuner is
 // attached: peft/ fills the sites.
@@ -13,17 +13,18 @@
 
 namespace vt::nn {
 
-// A tuner on a linear layer: y' = forward(x, y), where y = x Wᵀ + b of the frozen layer.
-struct LinearTuner : Module {
+// A tuner on a layer's output: y' = forward(x, y), where y = layer(x) of the frozen layer
+// (x Wᵀ + b for a Linear; LN(x) for a LayerNorm; the patch tokens for a PatchEmbed).
+struct OutputTuner : Module {
   virtual Tensor forward(const Tensor& x, const Tensor& y) = 0;
 };
 
 struct Linear : Module {
   Tensor weight, bias;  // (out, in), (out) or undefined
-  std::vector<std::shared_ptr<LinearTuner>> tuners;
+  std::vector<std::shared_ptr<OutputTuner>> tuners;
   Linear(int64_t in, int64_t out, bool bias = true);
   Tensor forward(const Tensor& x);  // x: (..., in) -> (..., out)
-  void add_tuner(const std::string& name, std::shared_ptr<LinearTuner> t);
+  void add_tuner(const std::string& name, std::shared_ptr<OutputTuner> t);
   int64_t in_features() const { return weight.size(1); }
   int64_t out_features() const { return weight.size(0); }
 };
@@ -31,8 +32,10 @@ struct Linear : Module {
 struct LayerNorm : Module {
   Tensor weight, bias;
   double eps;
+  std::vector<std::shared_ptr<OutputTuner>> tuners;
   explicit LayerNorm(int64_t dim, double eps = 1e-6);
   Tensor forward(const Tensor& x);
+  void add_tuner(const std::string& name, std::shared_ptr<OutputTuner> t);
 };
 
 struct Conv2d : Module {
@@ -49,9 +52,11 @@ struct PatchEmbed : Module {
   std::shared_ptr<Conv2d> proj;
   std::shared_ptr<LayerNorm> norm;  // Swin has one; ViT does not
   int64_t patch;
+  std::vector<std::shared_ptr<OutputTuner>> tuners;  // on the tokens, before `norm`
   PatchEmbed(int64_t patch, int64_t in_chans, int64_t dim, bool with_norm = false,
              double norm_eps = 1e-5);
   Tensor forward(const Tensor& x);  // (B, 3, H, W) -> (B, H/P, W/P, D)
+  void add_tuner(const std::string& name, std::shared_ptr<OutputTuner> t);
 };
 
 struct Mlp : Module {
@@ -76,11 +81,17 @@ struct Attention : Module {
   Tensor forward(const Tensor& x, const Tensor& mask = Tensor());
 };
 
+// How a block's token sequence (B, N, D) lies on the image: `prefix` tokens first (ViT: CLS and
+// any prompts; Swin: none), then an h×w grid in row-major order. Set by the model.
+struct TokenGrid {
+  int64_t prefix = 0, h = 0, w = 0;
+};
+
 // A tuner beside a sub-block (attention or MLP) of a Block.
 // x: the sub-block's residual input (B, N, D); z: its LayerNorm output. Returns a delta
 // added to the residual stream.
 struct BranchTuner : Module {
-  virtual Tensor forward(const Tensor& x, const Tensor& z) = 0;
+  virtual Tensor forward(const Tensor& x, const Tensor& z, const TokenGrid& grid) = 0;
 };
 // A tuner after a sub-block's output h (before the residual add): returns h'.
 struct SequentialTuner : Module {
@@ -93,6 +104,7 @@ struct Block : Module {
   std::shared_ptr<Attention> attn;
   std::shared_ptr<Mlp> mlp;
   double drop_path_rate = 0.0;
+  TokenGrid grid;  // set by VisionTransformer before each forward
   std::vector<std::shared_ptr<BranchTuner>> attn_branches, mlp_branches;
   std::vector<std::shared_ptr<SequentialTuner>> attn_adapters, mlp_adapters;
   Block(int64_t dim, int64_t heads, double mlp_ratio = 4.0, double eps = 1e-6);

@@ -206,4 +206,9 @@ void Module::to(Device device) {
 void Module::to(DType dtype) {
   convert_all(*this, [&](const Tensor& t) { return is_floating(t.dtype()) ? t.to(dtype) : t; });
 }
+void Module::attach(const std::string& name, std::shared_ptr<Module> m) {
+  if (child(name)) replace_module(name, std::move(m));
+  else register_module(name, std::move(m));
+}
+
 }  // namespace vt::nn

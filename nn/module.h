@@ -69,6 +69,9 @@ class Module {
   // tensors only for a dtype change).
   void to(Device device);
   void to(DType dtype);
+  // Adds (or replaces) a child from outside: model-level tuner state such as FacT's shared
+  // factors lives here, so its parameters get dotted names like any other.
+  void attach(const std::string& name, std::shared_ptr<Module> m);
 
  protected:
   Tensor& register_parameter(const std::string& name, Tensor t, bool trainable = true);

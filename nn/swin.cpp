@@ -199,12 +199,13 @@ Tensor SwinBlock::forward(const Tensor& x) {
   h = h.reshape(seq);
   for (auto& ad : attn_adapters) h = ad->forward(h);
   Tensor out = add(xs, vt::drop_path(h, drop_path_rate, training()));
-  for (auto& br : attn_branches) out = add(out, br->forward(xs, z1));
+  const TokenGrid grid{0, H, W};
+  for (auto& br : attn_branches) out = add(out, br->forward(xs, z1, grid));
   Tensor z2 = norm2->forward(out);
   Tensor h2 = mlp->forward(z2);
   for (auto& ad : mlp_adapters) h2 = ad->forward(h2);
   Tensor out2 = add(out, vt::drop_path(h2, drop_path_rate, training()));
-  for (auto& br : mlp_branches) out2 = add(out2, br->forward(out, z2));
+  for (auto& br : mlp_branches) out2 = add(out2, br->forward(out, z2, grid));
   return out2.reshape({B, H, W, C});
 }
 

@@ -115,6 +115,7 @@ Tensor VisionTransformer::forward_tokens(const Tensor& images) {
   x = add(x, resample_pos_embed(pos_embed, G, G, Gh, Gw));
   for (size_t i = 0; i < blocks.size(); ++i) {
     if (token_tuner) x = token_tuner->before_block((int64_t)i, x);
+    blocks[i]->grid = {x.size(1) - Gh * Gw, Gh, Gw};  // CLS (and prompts) first, then the grid
     x = blocks[i]->forward(x);
   }
   if (token_tuner) x = token_tuner->after_blocks(x);

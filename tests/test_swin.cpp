@@ -44,7 +44,7 @@ StateDict to_old_timm(const StateDict& sd) {
 // Records what the attention branch receives; adds nothing.
 struct ProbeBranch : BranchTuner {
   Tensor seen_x, seen_z;
-  Tensor forward(const Tensor& x, const Tensor& z) override {
+  Tensor forward(const Tensor& x, const Tensor& z, const TokenGrid&) override {
     seen_x = x, seen_z = z;
     return mul(x, 0.0);
   }

@@ -1,0 +1,78 @@
+// adapter_file.cpp — save_adapter / load_adapter (see adapter_file.h).
+#include "peft/adapter_file.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/io/safetensors.h"
+
+namespace vt::peft {
+
+namespace fs = std::filesystem;
+
+static std::string config_path(const std::string& dir) { return dir + "/adapter_config.json"; }
+static std::string model_path(const std::string& dir) { return dir + "/adapter_model.safetensors"; }
+
+void save_adapter(const std::string& dir, nn::Module& model, const AdapterInfo& info) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error("save_adapter: cannot create directory '" + dir + "': " + ec.message());
+  std::map<std::string, Tensor> tensors;
+  for (auto& [name, t] : model.named_parameters())
+    if (t.requires_grad()) tensors[name] = t.detach().to(Device::cpu());
+  if (tensors.empty()) throw Error("save_adapter: the model has no trainable parameters to save");
+  json cfg = info.tuner.to_json();
+  cfg["base_model"] = info.base_model;
+  cfg["num_classes"] = info.num_classes;
+  cfg["format"] = "vitune-adapter-1";
+  save_safetensors(model_path(dir), tensors, {{"format", "pt"}, {"vitune_method", info.tuner.method}});
+  write_file_atomic(config_path(dir), cfg.dump(2) + "\n");
+}
+
+AdapterInfo read_adapter_info(const std::string& dir) {
+  const std::string p = config_path(dir);
+  std::ifstream f(p);
+  if (!f) throw Error("adapter: cannot open '" + p + "'");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  json j = json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Error("adapter: '" + p + "' is not a JSON object");
+  if (j.value("format", "") != "vitune-adapter-1")
+    throw Error("adapter: '" + p + "' is not a vitune adapter config (format \"vitune-adapter-1\")");
+  AdapterInfo info;
+  try {
+    info.tuner = TunerConfig::from_json({{"method", j.at("method")}, {"options", j.value("options", json::object())}});
+    info.base_model = j.value("base_model", "");
+    info.num_classes = j.value("num_classes", (int64_t)0);
+  } catch (const json::exception& e) {
+    throw Error("adapter: '" + p + "': " + e.what());
+  }
+  return info;
+}
+
+AdapterInfo load_adapter(const std::string& dir, nn::Module& model) {
+  AdapterInfo info = read_adapter_info(dir);
+  SafetensorsFile file = load_safetensors(model_path(dir));
+  apply_method(model, info.tuner);
+  std::map<std::string, Tensor> params;
+  for (auto& [n, t] : model.named_parameters()) params[n] = t;
+  std::string problems;
+  for (auto& [name, t] : file.tensors) {
+    auto it = params.find(name);
+    if (it == params.end()) problems += "\n  unexpected: " + name + " (not in the model)";
+    else if (it->second.shape() != t.shape())
+      problems += "\n  mismatched: " + name + ": file " + shape_str(t.shape()) + " vs model " +
+                  shape_str(it->second.shape());
+  }
+  for (auto& [name, t] : params)
+    if (t.requires_grad() && !file.tensors.count(name)) problems += "\n  missing: " + name;
+  if (!problems.empty())
+    throw Error("adapter '" + dir + "' (method " + info.tuner.method +
+                ") does not fit this backbone:" + problems);
+  nn::StateDict sd(file.tensors.begin(), file.tensors.end());
+  model.load_state_dict(sd, /*strict=*/false);  // a subset: only the adapter's tensors
+  return info;
+}
+
+}  // namespace vt::peft

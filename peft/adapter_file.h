@@ -1,0 +1,31 @@
+// adapter_file.h — adapter checkpoints: only what a method trained, plus how to re-create it.
+//
+//   DIR/adapter_config.json         {"method": ..., "options": {...}, "base_model": ...,
+//                                    "num_classes": ..., "format": "vitune-adapter-1"}
+//   DIR/adapter_model.safetensors   every trainable tensor (tuners + head; for BitFit the
+//                                   biases; for full fine-tuning everything), dotted names
+//
+// In the spirit of Hugging Face peft: a ViT-B/16 LoRA adapter is ~1 MB, not the 330 MB backbone.
+// Both files are written atomically. Loading re-applies the method to a freshly loaded
+// backbone, then copies the tensors in — a tensor the model lacks, a shape that differs, or a
+// trainable tensor the file lacks is an error naming it.
+#pragma once
+#include <string>
+
+#include "peft/method.h"
+
+namespace vt::peft {
+
+struct AdapterInfo {
+  TunerConfig tuner;
+  std::string base_model;   // the backbone's config name (informative; checked if both known)
+  int64_t num_classes = 0;  // of the head saved with the adapter (0: none)
+};
+
+void save_adapter(const std::string& dir, nn::Module& model, const AdapterInfo& info);
+AdapterInfo read_adapter_info(const std::string& dir);
+// Applies the adapter's method to `model` (a freshly loaded backbone whose head already has
+// info.num_classes outputs) and loads its tensors. Returns the info.
+AdapterInfo load_adapter(const std::string& dir, nn::Module& model);
+
+}  // namespace vt::peft

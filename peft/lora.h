@@ -1,0 +1,20 @@
+// lora.h — LoRA's tuner type, exposed for merging (peft/merge.cpp) and tests.
+#pragma once
+#include "nn/layers.h"
+#include "peft/merge.h"
+
+namespace vt::peft {
+
+// y' = y + scale · (x Aᵀ) Bᵀ placed in output rows [row0, row0 + B.rows) of the host linear.
+struct LoRA : nn::OutputTuner, Mergeable {
+  Tensor A, B;          // (r, in) kaiming-uniform(a=√5), (rows, r) zero
+  double scale = 1.0;   // α / r, or 1 (NOAH's code has no scale)
+  int64_t row0 = 0, out_total = 0;
+  LoRA(const Tensor& like, int64_t in, int64_t rows, int64_t r, int64_t row0, int64_t out_total,
+       double scale);
+  Tensor forward(const Tensor& x, const Tensor& y) override;
+  Tensor delta_weight() const;  // (out_total, in): scale · B A in rows [row0, row0 + rows)
+  void merge_into(nn::StateDict& sd, const std::string& host) const override;  // W += ΔW
+};
+
+}  // namespace vt::peft

@@ -1,0 +1,78 @@
+// method.h — PEFT methods by name: options, the registry, and applying one to a model.
+//
+//   TunerConfig{"lora", {"r": 8}}  --apply_method-->  model with LoRA attached, backbone frozen,
+//                                                    tuner parameters and the head trainable
+//
+// Every method declares its options with defaults and a help line; unknown options and values
+// of the wrong type are errors that name the option. A method is one function that attaches its
+// modules to the model's Sites (peft/sites.h); apply_method freezes everything before and
+// unfreezes the head after, so a method file only says what it adds (or, for BitFit and full
+// fine-tuning, what it unfreezes).
+#pragma once
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "peft/sites.h"
+
+namespace vt::peft {
+
+using json = nlohmann::json;
+
+struct OptionSpec {
+  std::string name;
+  json default_value;  // its type is the option's type (number, string, bool)
+  std::string help;
+};
+
+// A method's resolved options: every declared option, the user's value or the default.
+class Options {
+ public:
+  Options(std::string method, json values) : method_(std::move(method)), v_(std::move(values)) {}
+  int64_t i(const std::string& k) const;
+  double d(const std::string& k) const;
+  bool b(const std::string& k) const;
+  std::string s(const std::string& k) const;
+  const json& values() const { return v_; }
+
+ private:
+  const json& at(const std::string& k) const;
+  std::string method_;
+  json v_;
+};
+
+struct Method {
+  std::string name;
+  std::string summary;  // one line: the paper and what it computes
+  std::vector<OptionSpec> options;
+  std::function<void(Sites&, const Options&)> apply;
+  bool mergeable = false;  // its tuners fold into the frozen weights (peft/merge.h)
+};
+
+// Every method, in a fixed order (linear, full, bitfit, vpt, adapter, adaptformer, lora,
+// prefix, ssf, fact, ...).
+const std::vector<Method>& methods();
+const Method& find_method(const std::string& name);  // vt::Error listing the known names
+
+struct TunerConfig {
+  std::string method = "linear";
+  json options = json::object();
+  json to_json() const {
+    return {{"method", method}, {"options", options.is_null() ? json::object() : options}};
+  }
+  static TunerConfig from_json(const json& j);  // {"method": ..., "options": {...}}
+};
+
+// Options given as "key=value" strings (the CLI's --method-opt): the value is read as JSON
+// when it parses (8, 0.1, true, "x"), else as a string.
+json parse_option_assignments(const std::vector<std::string>& kv);
+
+// Checks the options against the method's specs (unknown key, wrong type) and fills defaults.
+Options resolve_options(const Method& m, const json& given);
+
+// Freezes the whole model, attaches the method, unfreezes the head ("head.*").
+// Returns the resolved config (defaults filled in), what an adapter file records.
+TunerConfig apply_method(nn::Module& model, const TunerConfig& cfg);
+
+}  // namespace vt::peft

@@ -1,0 +1,32 @@
+// tuner_util.h — small pieces several tuners share: new tensors and layers placed like the
+// weights they tune (same dtype, same device), and the bottleneck MLP of adapter-style tuners.
+#pragma once
+#include <memory>
+
+#include "nn/layers.h"
+
+namespace vt::peft {
+
+// A new module moved to `ref`'s dtype and device (tuners attach to models in any dtype).
+template <typename M>
+std::shared_ptr<M> placed_like(std::shared_ptr<M> m, const Tensor& ref) {
+  m->to(ref.dtype());
+  m->to(ref.device());
+  return m;
+}
+
+// An uninitialised (shape) tensor with ref's dtype and device.
+inline Tensor empty_like_dev(const Shape& shape, const Tensor& ref) {
+  return Tensor::empty(shape, ref.dtype(), ref.device());
+}
+
+// down: D -> h, up: h -> D, both with bias; the activation sits between (chosen by the tuner).
+struct Bottleneck : nn::Module {
+  std::shared_ptr<nn::Linear> down, up;
+  Bottleneck(int64_t dim, int64_t hidden) {
+    down = register_module("down", std::make_shared<nn::Linear>(dim, hidden));
+    up = register_module("up", std::make_shared<nn::Linear>(hidden, dim));
+  }
+};
+
+}  // namespace vt::peft

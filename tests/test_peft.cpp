@@ -1,0 +1,215 @@
+// test_peft.cpp — the PEFT machinery: parameter counts against METHODS.md, frozen means frozen,
+// options, adapter files (save -> load -> same logits; wrong adapter -> clear error), merging.
+// PyTorch parity of each tuner lives in test_peft_parity.cpp, gradient checks in test_peft_grad.cpp.
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "engine/random.h"
+#include "nn/swin.h"
+#include "nn/vit.h"
+#include "peft/adapter_file.h"
+#include "peft/merge.h"
+#include "peft/method.h"
+#include "tests/helpers.h"
+
+using namespace vt;
+using namespace vt::nn;
+using namespace vt::test;
+using vt::peft::json;
+
+namespace {
+
+int64_t backbone_trainable(const std::string& method, json opts = json::object()) {
+  ViTConfig c = ViTConfig::named("vit_base_patch16_224");
+  c.num_classes = 100;
+  VisionTransformer m(c);
+  peft::apply_method(m, {method, opts});
+  ParamReport r = m.param_report();
+  REQUIRE(r.trainable_head == 768 * 100 + 100);  // the head always trains
+  return r.trainable_backbone;
+}
+
+std::string temp_dir(const std::string& name) {
+  auto p = std::filesystem::temp_directory_path() / ("vitune_test_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(p);
+  return p.string();
+}
+
+// Gives every trainable tensor non-zero values (zero-initialised tuners would hide mistakes).
+void randomise_trainable(Module& m, uint64_t seed) {
+  NoGrad ng;
+  for (auto& [n, t] : m.named_parameters())
+    if (t.requires_grad()) {
+      Tensor r = rand_tensor(t.shape(), seed++, t.dtype(), -0.2, 0.2);
+      std::memcpy(t.raw(), r.raw(), t.nbytes());
+    }
+}
+
+}  // namespace
+
+TEST_CASE("peft: ViT-B/16 parameter counts equal METHODS.md", "[peft][counts]") {
+  CHECK(backbone_trainable("linear") == 0);
+  CHECK(backbone_trainable("full") == 85798656);
+  CHECK(backbone_trainable("bitfit") == 102912);
+  CHECK(backbone_trainable("adapter", {{"bottleneck", 8}}) == 156768);
+  CHECK(backbone_trainable("adaptformer", {{"bottleneck", 8}}) == 156768);
+  // METHODS.md lists 1,190,400 at h = 64 (DyT's "1.19 M"); the same formula as at h = 8,
+  // 12·(2·768·h + h + 768), gives 1,189,632 — the table's figure is 768 (= 12·64) higher.
+  CHECK(backbone_trainable("adaptformer", {{"bottleneck", 64}}) == 1189632);
+  CHECK(backbone_trainable("lora", {{"r", 8}}) == 294912);
+  CHECK(backbone_trainable("ssf") == 205824);
+  CHECK(backbone_trainable("vpt", {{"length", 10}, {"deep", true}}) == 92160);
+  CHECK(backbone_trainable("vpt", {{"length", 10}, {"deep", false}}) == 7680);
+  CHECK(backbone_trainable("prefix", {{"length", 20}}) == 368640);
+  CHECK(backbone_trainable("fact", {{"r", 8}}) == 21504);
+}
+
+TEST_CASE("peft: options are checked by name and type", "[peft][errors]") {
+  VisionTransformer m(ViTConfig::named("vit_test_micro"));
+  auto fails = [&](const std::string& method, json o, const std::string& needle) {
+    try {
+      peft::apply_method(m, {method, o});
+      FAIL("no error for " << method << " " << o.dump());
+    } catch (const Error& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    }
+  };
+  fails("lorra", {}, "unknown PEFT method 'lorra'");
+  fails("lora", {{"rank", 4}}, "unknown option 'rank' (options: r, alpha, targets)");
+  fails("lora", {{"r", "eight"}}, "option 'r' must be an integer");
+  fails("lora", {{"targets", "qkv,fc3"}}, "unknown target 'fc3'");
+  fails("adapter", {{"site", "middle"}}, "option 'site' must be mlp, attn or both");
+  auto kv = peft::parse_option_assignments({"r=4", "alpha=8.5", "targets=q,v", "deep=true"});
+  CHECK(kv["r"] == 4);
+  CHECK(kv["alpha"] == 8.5);
+  CHECK(kv["targets"] == "q,v");
+  CHECK(kv["deep"] == true);
+  CHECK_THROWS_WITH(peft::parse_option_assignments({"r"}), Catch::Contains("not key=value"));
+}
+
+TEST_CASE("peft: every method runs on ViT and Swin, and only tuners and head get gradients",
+          "[peft][frozen]") {
+  for (const peft::Method& meth : peft::methods()) {
+    for (std::string family : {"vit", "swin"}) {
+      INFO(meth.name << " on " << family);
+      std::unique_ptr<Module> m;
+      if (family == "vit") m = std::make_unique<VisionTransformer>(ViTConfig::named("vit_test_micro"));
+      else m = std::make_unique<SwinTransformer>(SwinConfig::named("swin_test_micro"));
+      json opts = json::object();
+      if (meth.name == "vpt" && family == "swin") opts["deep"] = true;
+      peft::apply_method(*m, {meth.name, opts});
+      randomise_trainable(*m, 7);
+      m->eval();
+      int64_t img = family == "vit" ? ViTConfig::named("vit_test_micro").img_size
+                                    : SwinConfig::named("swin_test_micro").img_size;
+      Tensor x = rand_tensor({2, 3, img, img}, 11, DType::F32);
+      Tensor y = dynamic_cast<VisionTransformer*>(m.get())
+                     ? dynamic_cast<VisionTransformer*>(m.get())->forward(x)
+                     : dynamic_cast<SwinTransformer*>(m.get())->forward(x);
+      sum(mul(y, y)).backward();
+      int64_t with_grad = 0;
+      for (auto& [n, t] : m->named_parameters()) {
+        INFO(n);
+        CHECK(t.grad().defined() == t.requires_grad());
+        with_grad += t.grad().defined();
+      }
+      CHECK(with_grad > 0);
+    }
+  }
+}
+
+TEST_CASE("peft: a frozen ViT-B block keeps no inputs for weight gradients", "[peft][frozen]") {
+  // One ViT-B/16 block, 197 tokens. Trainable weights need their inputs saved (dW = gyᵀ x);
+  // with LoRA on qkv the proj, fc1 and fc2 inputs must not be kept.
+  auto kept_by = [](bool lora) {
+    ViTConfig c = ViTConfig::named("vit_base_patch16_224");
+    c.depth = 1;
+    VisionTransformer m(c);
+    if (lora) peft::apply_method(m, {"lora", {}});
+    else m.unfreeze("*");
+    Tensor x = rand_tensor({1, 197, 768}, 5, DType::F32);
+    m.blocks[0]->grid = {1, 14, 14};
+    const int64_t base = saved_bytes();
+    Tensor y = m.blocks[0]->forward(x);
+    const int64_t kept = saved_bytes() - base;
+    sum(y).backward();
+    return kept;
+  };
+  const int64_t full = kept_by(false), lora = kept_by(true);
+  INFO("saved bytes: full " << full << ", LoRA " << lora);
+  CHECK(full - lora >= 197 * (768 + 768 + 3072) * 4);
+}
+
+TEST_CASE("peft: adapter files round-trip and refuse the wrong backbone", "[peft][adapter]") {
+  const ViTConfig cfg = ViTConfig::named("vit_test_tiny");
+  Tensor x = rand_tensor({2, 3, cfg.img_size, cfg.img_size}, 3, DType::F32);
+  for (std::string method : {"lora", "adapter", "vpt", "ssf", "fact", "bitfit", "prefix"}) {
+    INFO(method);
+    vt::manual_seed(1);
+    VisionTransformer pre(cfg);  // stands for the pretrained backbone: seed 1
+    VisionTransformer tuned(cfg);
+    tuned.load_state_dict(pre.state_dict());
+    peft::apply_method(tuned, {method, {}});
+    randomise_trainable(tuned, 21);
+    tuned.eval();
+    Tensor want = tuned.forward(x);
+    const std::string dir = temp_dir(method);
+    peft::save_adapter(dir, tuned, {{method, {}}, cfg.name, cfg.num_classes});
+    // The adapter holds only what trained.
+    SafetensorsFile f = load_safetensors(dir + "/adapter_model.safetensors");
+    int64_t numel = 0;
+    for (auto& [n, t] : f.tensors) numel += t.numel();
+    CHECK(numel == tuned.param_report().trainable);
+
+    VisionTransformer fresh(cfg);
+    fresh.load_state_dict(pre.state_dict());
+    peft::AdapterInfo info = peft::load_adapter(dir, fresh);
+    CHECK(info.tuner.method == method);
+    fresh.eval();
+    require_close(fresh.forward(x), want, 0, 0, method + " logits after save/load");
+
+    // The same adapter on a backbone of another width fails, naming a tensor.
+    VisionTransformer other(ViTConfig::named("vit_test_micro"));
+    CHECK_THROWS_WITH(peft::load_adapter(dir, other), Catch::Contains("does not fit this backbone") &&
+                                                          Catch::Contains("mismatched: "));
+    std::filesystem::remove_all(dir);
+  }
+  CHECK_THROWS_WITH(peft::read_adapter_info("/nonexistent/adapter"),
+                    Catch::Contains("cannot open '/nonexistent/adapter/adapter_config.json'"));
+}
+
+TEST_CASE("peft: LoRA and SSF merge into the frozen weights", "[peft][merge]") {
+  for (std::string family : {"vit", "swin"}) {
+    for (json cfg : {json{{"method", "lora"}, {"options", json::object()}},
+                     json{{"method", "lora"}, {"options", {{"targets", "q,v,fc2"}, {"alpha", 16.0}}}},
+                     json{{"method", "ssf"}, {"options", json::object()}}}) {
+      INFO(family << " " << cfg.dump());
+      std::unique_ptr<Module> tuned, plain;
+      if (family == "vit") {
+        tuned = std::make_unique<VisionTransformer>(ViTConfig::named("vit_test_tiny"));
+        plain = std::make_unique<VisionTransformer>(ViTConfig::named("vit_test_tiny"));
+      } else {
+        tuned = std::make_unique<SwinTransformer>(SwinConfig::named("swin_test_tiny"));
+        plain = std::make_unique<SwinTransformer>(SwinConfig::named("swin_test_tiny"));
+      }
+      peft::apply_method(*tuned, peft::TunerConfig::from_json(cfg));
+      randomise_trainable(*tuned, 33);
+      tuned->eval(), plain->eval();
+      plain->load_state_dict(peft::merged_state_dict(*tuned), /*strict=*/true);
+      auto run = [&](Module& m, const Tensor& x) {
+        if (auto* v = dynamic_cast<VisionTransformer*>(&m)) return v->forward(x);
+        return dynamic_cast<SwinTransformer&>(m).forward(x);
+      };
+      int64_t img = family == "vit" ? 32 : SwinConfig::named("swin_test_tiny").img_size;
+      Tensor x = rand_tensor({2, 3, img, img}, 4, DType::F32);
+      require_close(run(*plain, x), run(*tuned, x), 1e-4, 1e-5, "merged logits");
+    }
+  }
+  VisionTransformer m(ViTConfig::named("vit_test_micro"));
+  peft::apply_method(m, {"adaptformer", {}});
+  CHECK_THROWS_WITH(peft::merged_state_dict(m), Catch::Contains("blocks.0.adaptformer") &&
+                                                     Catch::Contains("cannot be merged"));
+}
