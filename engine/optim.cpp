@@ -125,6 +125,79 @@ void AdamW::step() {
   ++steps_;
 }
 
+// ---------------------------------------------------------------- state (for resuming)
+namespace {
+std::string key(size_t g, size_t p, const char* what) {
+  return std::to_string(g) + "." + std::to_string(p) + "." + what;
+}
+// Copies a saved buffer into a fresh tensor shaped like the parameter, checking the shape.
+Tensor restore(const std::map<std::string, Tensor>& st, const std::string& k, const Tensor& p) {
+  const Tensor& t = st.at(k);
+  if (t.shape() != p.shape())
+    throw Error("optimizer state: '" + k + "' is " + shape_str(t.shape()) + ", the parameter " +
+                shape_str(p.shape()));
+  return t.to(p.dtype()).to(p.device()).clone();
+}
+int64_t saved_count(const std::map<std::string, Tensor>& st, const std::string& k) {
+  auto it = st.find(k);
+  if (it == st.end()) throw Error("optimizer state: no '" + k + "'");
+  return (int64_t)it->second.item();
+}
+}  // namespace
+
+std::map<std::string, Tensor> Optimizer::state() const {
+  return {{"steps", Tensor::scalar((double)steps_, DType::F64)}};
+}
+
+void Optimizer::load_state(const std::map<std::string, Tensor>& st) {
+  steps_ = saved_count(st, "steps");
+}
+
+std::map<std::string, Tensor> SGD::state() const {
+  auto st = Optimizer::state();
+  for (size_t g = 0; g < buf_.size(); ++g)
+    for (size_t p = 0; p < buf_[g].size(); ++p)
+      if (buf_[g][p].defined()) st[key(g, p, "momentum")] = buf_[g][p];
+  return st;
+}
+
+void SGD::load_state(const std::map<std::string, Tensor>& st) {
+  Optimizer::load_state(st);
+  for (size_t g = 0; g < buf_.size(); ++g)
+    for (size_t p = 0; p < buf_[g].size(); ++p)
+      buf_[g][p] = st.count(key(g, p, "momentum")) ? restore(st, key(g, p, "momentum"), groups_[g].params[p])
+                                                   : Tensor();
+}
+
+std::map<std::string, Tensor> AdamW::state() const {
+  auto st = Optimizer::state();
+  for (size_t g = 0; g < state_.size(); ++g)
+    for (size_t p = 0; p < state_[g].size(); ++p) {
+      const State& s = state_[g][p];
+      if (!s.m.defined()) continue;
+      st[key(g, p, "exp_avg")] = s.m;
+      st[key(g, p, "exp_avg_sq")] = s.v;
+      st[key(g, p, "step")] = Tensor::scalar((double)s.step, DType::F64);
+    }
+  return st;
+}
+
+void AdamW::load_state(const std::map<std::string, Tensor>& st) {
+  Optimizer::load_state(st);
+  for (size_t g = 0; g < state_.size(); ++g)
+    for (size_t p = 0; p < state_[g].size(); ++p) {
+      State& s = state_[g][p];
+      if (!st.count(key(g, p, "exp_avg"))) {
+        s = State{};
+        continue;
+      }
+      const Tensor& param = groups_[g].params[p];
+      s.m = restore(st, key(g, p, "exp_avg"), param);
+      s.v = restore(st, key(g, p, "exp_avg_sq"), param);
+      s.step = saved_count(st, key(g, p, "step"));
+    }
+}
+
 // ---------------------------------------------------------------- helpers
 std::vector<ParamGroup> param_groups_no_decay(
     const std::vector<std::pair<std::string, Tensor>>& named_params, double weight_decay,

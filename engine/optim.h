@@ -20,6 +20,7 @@
 //
 // Parameters without a gradient (frozen, or unused this step) are skipped, as in torch.
 #pragma once
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +47,10 @@ class Optimizer {
   void zero_grad();      // drops every parameter's gradient (frees it, like set_to_none=True)
   virtual void step() = 0;
   int64_t steps() const { return steps_; }  // how many times step() ran
+  // The optimizer's state as named tensors ("steps", "<group>.<param>.<buffer>"), to save with
+  // a checkpoint and restore with load_state(): a resumed run then continues exactly.
+  virtual std::map<std::string, Tensor> state() const;
+  virtual void load_state(const std::map<std::string, Tensor>& st);
 
  protected:
   std::vector<ParamGroup> groups_;
@@ -59,6 +64,8 @@ class SGD final : public Optimizer {
  public:
   SGD(std::vector<ParamGroup> groups, double lr, double momentum = 0.0, bool nesterov = false);
   void step() override;
+  std::map<std::string, Tensor> state() const override;
+  void load_state(const std::map<std::string, Tensor>& st) override;
   double momentum;
   bool nesterov;
 
@@ -73,6 +80,8 @@ class AdamW final : public Optimizer {
   AdamW(std::vector<ParamGroup> groups, double lr, double beta1 = 0.9, double beta2 = 0.999,
         double eps = 1e-8);
   void step() override;
+  std::map<std::string, Tensor> state() const override;
+  void load_state(const std::map<std::string, Tensor>& st) override;
   double beta1, beta2, eps;
 
  private:

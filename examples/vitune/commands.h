@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "examples/vitune/backbone.h"
+#include "peft/method.h"
 
 namespace vitune {
 
@@ -31,6 +32,15 @@ struct ModelOptions {
   int64_t num_classes = -1;
   void add_to(CLI::App& cmd, const std::string& num_classes_help);
   ModelSpec model_spec() const;
+};
+
+// The PEFT method options: --method NAME, --method-opt key=value (repeatable), or
+// --tuner-config FILE ({"method": ..., "options": {...}}; --method-opt entries override it).
+struct MethodOptions {
+  std::string method, tuner_config;
+  std::vector<std::string> opts;
+  void add_to(CLI::App& cmd, const std::string& default_method);
+  vt::peft::TunerConfig tuner(const std::string& default_method) const;
 };
 
 }  // namespace vitune

@@ -186,6 +186,38 @@ TEST_CASE("params prints the parameter counts as JSON", "[cli]") {
   REQUIRE(j.at("trainable_head") == 768 * 1000 + 1000);
 }
 
+TEST_CASE("params --method counts what a PEFT method trains", "[cli][peft]") {
+  Sandbox box;
+  auto backbone = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args{"params", "--model", "vit_base_patch16_224", "--num-classes", "100"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Result r = box.run(args);
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    auto j = nlohmann::json::parse(r.out);
+    REQUIRE(j.at("trainable_head") == 76900);
+    return j.at("trainable_backbone").get<int64_t>();
+  };
+  CHECK(backbone({"--method", "lora"}) == 294912);
+  CHECK(backbone({"--method", "lora", "--method-opt", "r=4"}) == 147456);
+  CHECK(backbone({"--method", "adapter", "--method-opt", "bottleneck=8"}) == 156768);
+  CHECK(backbone({"--method", "vpt", "--method-opt", "length=10"}) == 92160);
+  CHECK(backbone({"--method", "linear"}) == 0);
+  box.write("tuner.json", R"({"method": "prefix", "options": {"length": 20}})");
+  CHECK(backbone({"--tuner-config", box.path("tuner.json")}) == 368640);
+
+  Result r = box.run({"params", "--model", "vit_test_micro", "--method", "lorra"});
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("unknown PEFT method 'lorra'") && Catch::Contains("adaptformer"));
+  r = box.run({"params", "--model", "vit_test_micro", "--method", "lora", "--method-opt", "rank=3"});
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("unknown option 'rank'"));
+  r = box.run({"params", "--model", "vit_test_micro", "--method", "lora", "--tuner-config",
+               box.path("tuner.json")});
+  REQUIRE(r.code == 2);  // contradictory options are a usage error
+  REQUIRE_THAT(r.err, Catch::Contains("contradicts"));
+}
+
 TEST_CASE("forward: bad files give exit code 1 and name the file and tensor", "[cli]") {
   Sandbox box;
   const std::string ckpt = fixture("vit_test_tiny_timm.safetensors");
