@@ -15,5 +15,6 @@ Method lora_method();           // lora.cpp
 Method prefix_method();         // prefix.cpp
 Method ssf_method();            // ssf.cpp
 Method fact_method();           // fact.cpp
+Method convpass_method();       // convpass.cpp
 
 }  // namespace vt::peft

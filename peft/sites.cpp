@@ -21,6 +21,7 @@ BlockSites block_sites(B& b, const std::string& name, int64_t index) {
   s.dim = s.qkv->in_features();
   s.heads = b.attn->heads;
   s.hidden = s.fc1->out_features();
+  s.drop_path = b.drop_path_rate;
   s.add_branch = [&b](bool at, const std::string& n, std::shared_ptr<nn::BranchTuner> t) {
     b.add_branch(at, n, std::move(t));
   };

@@ -20,6 +20,7 @@ struct BlockSites {
   std::string name;  // "blocks.3" (ViT) or "layers.1.blocks.0" (Swin)
   int64_t index = 0;  // position over all blocks of the model
   int64_t dim = 0, heads = 0, hidden = 0;
+  double drop_path = 0.0;  // the block's stochastic-depth rate (branches may apply it too)
   nn::Module* block = nullptr;
   nn::LayerNorm *norm1 = nullptr, *norm2 = nullptr;
   nn::Attention* attn = nullptr;

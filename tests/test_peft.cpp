@@ -64,6 +64,8 @@ TEST_CASE("peft: ViT-B/16 parameter counts equal METHODS.md", "[peft][counts]") 
   CHECK(backbone_trainable("vpt", {{"length", 10}, {"deep", false}}) == 7680);
   CHECK(backbone_trainable("prefix", {{"length", 20}}) == 368640);
   CHECK(backbone_trainable("fact", {{"r", 8}}) == 21504);
+  CHECK(backbone_trainable("convpass", {{"bottleneck", 8}}) == 327552);
+  CHECK(backbone_trainable("convpass", {{"bottleneck", 8}, {"sites", "attn"}}) == 163776);
 }
 
 TEST_CASE("peft: options are checked by name and type", "[peft][errors]") {
