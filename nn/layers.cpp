@@ -127,6 +127,7 @@ Tensor Attention::forward(const Tensor& x, const Tensor& mask) {
     }
   }
   Tensor o = scaled_dot_product_attention(q, k, v, m);  // (B, H, N, Dh)
+  for (auto& t : head_tuners) o = t->forward(q, k, v, m, o);
   return proj->forward(o.transpose(1, 2).reshape({B, N, D}));
 }
 
@@ -151,7 +152,12 @@ Tensor Block::forward(const Tensor& x) {
   for (auto& a : mlp_adapters) h2 = a->forward(h2);
   Tensor out2 = add(out, vt::drop_path(h2, drop_path_rate, training()));
   for (auto& b : mlp_branches) out2 = add(out2, b->forward(out, z2, grid));
+  for (auto& b : block_branches) out2 = add(out2, b->forward(x, x, grid));
   return out2;
+}
+
+void Block::add_block_branch(const std::string& name, std::shared_ptr<BranchTuner> t) {
+  block_branches.push_back(register_module(name, t));
 }
 
 void Block::add_branch(bool attn_site, const std::string& name, std::shared_ptr<BranchTuner> t) {

@@ -71,10 +71,18 @@ struct PrefixProvider : Module {
   virtual std::pair<Tensor, Tensor> kv(int64_t batch, int64_t heads, int64_t head_dim) = 0;
 };
 
+// A tuner on the attention's per-head output, before the output projection (U-Tuning's
+// parallel prefix): o' = forward(q, k, v, mask, o), all (B, H, N·, Dh); mask as Attention's.
+struct HeadTuner : Module {
+  virtual Tensor forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                         const Tensor& o) = 0;
+};
+
 // Multi-head self-attention with a fused qkv projection (timm layout: rows q | k | v).
 struct Attention : Module {
   std::shared_ptr<Linear> qkv, proj;
   std::shared_ptr<PrefixProvider> prefix;  // optional
+  std::vector<std::shared_ptr<HeadTuner>> head_tuners;
   int64_t heads;
   Attention(int64_t dim, int64_t heads, bool qkv_bias = true);
   // x: (B, N, D); mask: additive, broadcastable to (B, H, N, N), or undefined.
@@ -107,10 +115,12 @@ struct Block : Module {
   TokenGrid grid;  // set by VisionTransformer before each forward
   std::vector<std::shared_ptr<BranchTuner>> attn_branches, mlp_branches;
   std::vector<std::shared_ptr<SequentialTuner>> attn_adapters, mlp_adapters;
+  std::vector<std::shared_ptr<BranchTuner>> block_branches;  // beside the whole block: (x, x)
   Block(int64_t dim, int64_t heads, double mlp_ratio = 4.0, double eps = 1e-6);
   Tensor forward(const Tensor& x);  // (B, N, D) -> (B, N, D)
   void add_branch(bool attn_site, const std::string& name, std::shared_ptr<BranchTuner> t);
   void add_adapter(bool attn_site, const std::string& name, std::shared_ptr<SequentialTuner> t);
+  void add_block_branch(const std::string& name, std::shared_ptr<BranchTuner> t);
 };
 
 }  // namespace vt::nn

@@ -206,7 +206,12 @@ Tensor SwinBlock::forward(const Tensor& x) {
   for (auto& ad : mlp_adapters) h2 = ad->forward(h2);
   Tensor out2 = add(out, vt::drop_path(h2, drop_path_rate, training()));
   for (auto& br : mlp_branches) out2 = add(out2, br->forward(out, z2, grid));
+  for (auto& br : block_branches) out2 = add(out2, br->forward(xs, xs, grid));
   return out2.reshape({B, H, W, C});
+}
+
+void SwinBlock::add_block_branch(const std::string& name, std::shared_ptr<BranchTuner> t) {
+  block_branches.push_back(register_module(name, t));
 }
 
 void SwinBlock::add_branch(bool attn_site, const std::string& name, std::shared_ptr<BranchTuner> t) {

@@ -72,11 +72,13 @@ struct SwinBlock : Module {
   double drop_path_rate = 0.0;
   std::vector<std::shared_ptr<BranchTuner>> attn_branches, mlp_branches;
   std::vector<std::shared_ptr<SequentialTuner>> attn_adapters, mlp_adapters;
+  std::vector<std::shared_ptr<BranchTuner>> block_branches;  // beside the whole block: (x, x)
   SwinBlock(int64_t dim, int64_t heads, int64_t window, int64_t shift, double mlp_ratio = 4.0,
             double eps = 1e-5);
   Tensor forward(const Tensor& x);  // (B, H, W, C) -> (B, H, W, C)
   void add_branch(bool attn_site, const std::string& name, std::shared_ptr<BranchTuner> t);
   void add_adapter(bool attn_site, const std::string& name, std::shared_ptr<SequentialTuner> t);
+  void add_block_branch(const std::string& name, std::shared_ptr<BranchTuner> t);
 
  private:
   Tensor mask_;  // the shift mask for the last map size seen (rebuilt when H, W, dtype or device change)

@@ -16,5 +16,6 @@ Method prefix_method();         // prefix.cpp
 Method ssf_method();            // ssf.cpp
 Method fact_method();           // fact.cpp
 Method convpass_method();       // convpass.cpp
+Method utuning_method();        // utuning.cpp
 
 }  // namespace vt::peft

@@ -28,6 +28,9 @@ BlockSites block_sites(B& b, const std::string& name, int64_t index) {
   s.add_adapter = [&b](bool at, const std::string& n, std::shared_ptr<nn::SequentialTuner> t) {
     b.add_adapter(at, n, std::move(t));
   };
+  s.add_block_branch = [&b](const std::string& n, std::shared_ptr<nn::BranchTuner> t) {
+    b.add_block_branch(n, std::move(t));
+  };
   return s;
 }
 

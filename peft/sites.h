@@ -28,6 +28,8 @@ struct BlockSites {
   // Attach a tuner beside (branch) or after (adapter) attention (attn_site) or the MLP.
   std::function<void(bool attn_site, const std::string&, std::shared_ptr<nn::BranchTuner>)> add_branch;
   std::function<void(bool attn_site, const std::string&, std::shared_ptr<nn::SequentialTuner>)> add_adapter;
+  // Beside the whole block: x_out = Block(x) + t(x, x).
+  std::function<void(const std::string&, std::shared_ptr<nn::BranchTuner>)> add_block_branch;
 };
 
 struct Sites {

@@ -66,6 +66,54 @@ TEST_CASE("peft: ViT-B/16 parameter counts equal METHODS.md", "[peft][counts]") 
   CHECK(backbone_trainable("fact", {{"r", 8}}) == 21504);
   CHECK(backbone_trainable("convpass", {{"bottleneck", 8}}) == 327552);
   CHECK(backbone_trainable("convpass", {{"bottleneck", 8}, {"sites", "attn"}}) == 163776);
+  CHECK(backbone_trainable("utuning") == 359520);  // our documented default, "about 0.36 M"
+}
+
+TEST_CASE("peft: U-Tuning's parallel prefix equals prefix tuning", "[peft][utuning]") {
+  // (1−λ)·Attn(Q,K,V) + λ·Attn(Q,K_pre,V_pre) with λ the prefix's softmax share is the same
+  // function as attention over [K_pre; K], [V_pre; V]: same logits, same gradients.
+  for (std::string family : {"vit", "swin"}) {
+    INFO(family);
+    auto make = [&]() -> std::unique_ptr<Module> {
+      vt::manual_seed(3);
+      if (family == "vit") return std::make_unique<VisionTransformer>(ViTConfig::named("vit_test_micro"));
+      return std::make_unique<SwinTransformer>(SwinConfig::named("swin_test_micro"));
+    };
+    auto a = make(), b = make();
+    a->to(DType::F64), b->to(DType::F64);
+    peft::apply_method(*a, {"prefix", {{"length", 3}}});
+    peft::apply_method(*b, {"utuning", {{"tuners", "prefix@attn"}, {"prefix_length", 3}}});
+    randomise_trainable(*a, 5);
+    StateDict sd;
+    for (auto& [n, t] : a->named_parameters()) {
+      std::string m = n;
+      auto at = m.find(".attn.prefix.");
+      if (at != std::string::npos) m.replace(at, 13, ".attn.utuning_prefix.");
+      sd[m] = t;
+    }
+    b->load_state_dict(sd, /*strict=*/true);
+    a->eval(), b->eval();
+    auto run = [&](Module& m, const Tensor& x) {
+      if (auto* v = dynamic_cast<VisionTransformer*>(&m)) return v->forward(x);
+      return dynamic_cast<SwinTransformer&>(m).forward(x);
+    };
+    int64_t img = family == "vit" ? ViTConfig::named("vit_test_micro").img_size
+                                  : SwinConfig::named("swin_test_micro").img_size;
+    Tensor x = rand_tensor({2, 3, img, img}, 9, DType::F64);
+    Tensor ya = run(*a, x), yb = run(*b, x);
+    require_close(yb, ya, 1e-10, 1e-12, "parallel prefix logits");
+    sum(mul(ya, ya)).backward();
+    sum(mul(yb, yb)).backward();
+    auto pb = b->named_parameters();
+    std::map<std::string, Tensor> bp(pb.begin(), pb.end());
+    for (auto& [n, t] : a->named_parameters()) {
+      if (!t.requires_grad()) continue;
+      std::string m = n;
+      auto at = m.find(".attn.prefix.");
+      if (at != std::string::npos) m.replace(at, 13, ".attn.utuning_prefix.");
+      require_close(bp.at(m).grad(), t.grad(), 1e-8, 1e-10, "gradient of " + n);
+    }
+  }
 }
 
 TEST_CASE("peft: options are checked by name and type", "[peft][errors]") {
