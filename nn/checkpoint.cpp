@@ -5,17 +5,24 @@
 #include <algorithm>
 #include <regex>
 
+#include "engine/io/npz.h"
 #include "engine/io/safetensors.h"
 #include "nn/vit.h"
 
 namespace vt::nn {
 
 StateDict read_checkpoint(const std::string& path) {
+  const bool npz = path.size() >= 4 && path.compare(path.size() - 4, 4, ".npz") == 0;
+  if (npz || is_zip_file(path)) {
+    auto arrays = load_npz(path);
+    return StateDict(arrays.begin(), arrays.end());
+  }
   auto f = load_safetensors(path);
   return StateDict(f.tensors.begin(), f.tensors.end());
 }
 
 KeyLayout detect_vit_layout(const StateDict& sd) {
+  if (is_google_vit(sd)) return KeyLayout::Google;
   if (sd.count("class_token") || sd.count("conv_proj.weight")) return KeyLayout::Torchvision;
   return KeyLayout::Timm;
 }
@@ -87,7 +94,11 @@ StateDict timm_vit_to_torchvision(const StateDict& sd) { return remap(sd, false)
 
 LoadReport load_vit_state_dict(VisionTransformer& model, StateDict sd, const LoadOptions& opt,
                                const std::string& source) {
-  if (detect_vit_layout(sd) == KeyLayout::Torchvision) sd = torchvision_vit_to_timm(sd);
+  switch (detect_vit_layout(sd)) {
+    case KeyLayout::Torchvision: sd = torchvision_vit_to_timm(sd); break;
+    case KeyLayout::Google: sd = google_vit_to_timm(sd); break;
+    case KeyLayout::Timm: break;
+  }
   if (opt.drop_head) {
     sd.erase("head.weight");
     sd.erase("head.bias");

@@ -1,8 +1,9 @@
 // checkpoint.h — loading pretrained backbones: file formats and key maps onto timm names.
 //
 // timm's names are the native ones (the Module tree produces them). Other layouts are mapped:
-// torchvision's vit_b_16 (class_token, encoder.layers.encoder_layer_i...), detected by its keys;
-// for Swin, torchvision's swin_t/s/b and the old timm / Microsoft layout.
+// torchvision's vit_b_16 (class_token, encoder.layers.encoder_layer_i...) and Google's Flax ViT
+// .npz files (embedding/kernel, Transformer/encoderblock_i/...), detected by their keys; for Swin,
+// torchvision's swin_t/s/b and the old timm / Microsoft layout.
 // Loading reports missing, unexpected and mis-shaped keys by name; the classifier head can be
 // dropped (fine-tuning on a new label set) and pos_embed is resampled when the grid differs.
 #pragma once
@@ -15,14 +16,19 @@ namespace vt::nn {
 struct VisionTransformer;
 struct SwinTransformer;
 
-// Reads a checkpoint file into a state dict (safetensors; the format is chosen by content).
+// Reads a checkpoint file into a state dict, keys as stored: safetensors, or a NumPy .npz
+// (chosen by the ".npz" extension or the zip magic "PK").
 StateDict read_checkpoint(const std::string& path);
 
 // Key layout detection and maps onto timm names.
-enum class KeyLayout { Timm, Torchvision };
+enum class KeyLayout { Timm, Torchvision, Google };
 KeyLayout detect_vit_layout(const StateDict& sd);
 StateDict torchvision_vit_to_timm(const StateDict& sd);
 StateDict timm_vit_to_torchvision(const StateDict& sd);  // the inverse (for tests and export)
+// Google's Flax layout (nn/checkpoint_google.cpp): fuses q/k/v, transposes kernels, drops
+// pre_logits; an "opt/target/" training checkpoint is read from that subtree.
+bool is_google_vit(const StateDict& sd);
+StateDict google_vit_to_timm(const StateDict& sd);
 
 struct LoadOptions {
   bool drop_head = false;  // ignore the file's head (e.g. fine-tuning on a new label set)

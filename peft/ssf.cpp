@@ -2,7 +2,8 @@
 //
 //   y' = γ ⊙ y + β     per channel, after: patch embedding, LN1, qkv, proj, LN2, fc1, fc2 and
 //                      the final norm (ViT-B/16: 2·(768 + 12·(768+2304+768+768+3072+768) + 768)
-//                      = 205,824)
+//                      = 205,824); on Swin also after the patch-embedding norm and after the
+//                      norm of every PatchMerging (dongzelian/SSF models/swin_transformer.py)
 // Init γ ~ N(1, 0.02), β ~ N(0, 0.02). Re-parameterisable: after a linear or a LayerNorm,
 // γ ⊙ (W x + b) + β = (γ ⊙ W) x + (γ ⊙ b + β), so merging rescales the host's rows.
 #include "engine/init.h"
@@ -45,6 +46,15 @@ struct SSF : nn::OutputTuner, Mergeable {
 void apply_ssf(Sites& s, const Options&) {
   const Tensor& like = s.patch_embed->proj->weight;
   s.patch_embed->add_tuner("ssf", std::make_shared<SSF>(s.embed_dim, like, "proj.weight", "proj.bias"));
+  // Swin, as the official SSF code: also after the patch-embedding norm and each PatchMerging norm.
+  if (s.patch_embed->norm)
+    s.patch_embed->norm->add_tuner("ssf", std::make_shared<SSF>(s.embed_dim, like));
+  if (s.swin)
+    for (auto& stage : s.swin->layers)
+      if (stage->downsample) {
+        nn::LayerNorm& n = *stage->downsample->norm;
+        n.add_tuner("ssf", std::make_shared<SSF>(n.weight.size(0), like));
+      }
   for (BlockSites& b : s.blocks) {
     b.norm1->add_tuner("ssf", std::make_shared<SSF>(b.dim, like));
     b.qkv->add_tuner("ssf", std::make_shared<SSF>(3 * b.dim, like));

@@ -1,9 +1,9 @@
 // backbone.h — the models the vitune commands run, behind one small interface.
 //
-// build_backbone() is the one place that knows model families. Today that is the ViT family
-// (a ViTConfig::named name, or a JSON config file for ViTConfig::from_json); another family
-// (Swin) plugs in as one more branch there plus one more Backbone subclass. The commands only
-// see this interface: build, read a checkpoint into it, run features and head separately.
+// build_backbone() is the one place that knows model families: ViT and Swin (names starting
+// with "swin", or a JSON config with "family": "swin"; see backbone.cpp). Another family plugs
+// in as one more branch there plus one more Backbone subclass. The commands only see this
+// interface: build, read a checkpoint into it, run features and head separately.
 #pragma once
 #include <memory>
 #include <string>
@@ -13,7 +13,7 @@
 namespace vitune {
 
 struct ModelSpec {
-  std::string name;          // a registered config name, e.g. "vit_base_patch16_224"
+  std::string name;          // a registered config name, e.g. "vit_base_patch16_224", "swin_tiny_patch4_window7_224"
   std::string config_file;   // or a JSON model config (used when not empty)
   int64_t num_classes = -1;  // -1: the config's own default; 0: no head
 };

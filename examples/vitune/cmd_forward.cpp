@@ -3,7 +3,7 @@
 //   IN.safetensors:  images (B, C, H, W) float        C = the model's input channels
 //   OUT.safetensors: logits (B, classes), and features (B, D) with --features or when the
 //                    checkpoint has no classifier head (then there are no logits)
-// The head size comes from the checkpoint (head.weight / heads.head.weight) unless
+// The head size comes from the checkpoint's head (in whichever key layout the family reads) unless
 // --num-classes is given; the checkpoint must then fit exactly. Runs in eval mode, no graph.
 #include "engine/io/safetensors.h"
 #include "examples/vitune/commands.h"
@@ -76,7 +76,9 @@ Command add_forward_command(CLI::App& app) {
   auto o = std::make_shared<ForwardOptions>();
   CLI::App* cmd = app.add_subcommand("forward", "Run a checkpoint on a batch of images, write logits");
   o->model.add_to(*cmd, "Classes of the head (default: from the checkpoint; 0: features only)");
-  cmd->add_option("--checkpoint", o->checkpoint, "Weights (.safetensors, timm or torchvision names)")
+  cmd->add_option("--checkpoint", o->checkpoint,
+                  "Weights: .safetensors (timm or torchvision names; Swin also old timm / Microsoft) "
+                  "or a Google ViT .npz")
       ->required();
   cmd->add_option("--input", o->input, "Input .safetensors with tensor 'images' (B, C, H, W)")
       ->required();

@@ -57,6 +57,10 @@ int main(int argc, char** argv) {
   const std::vector<vitune::Command> commands = {
       vitune::add_forward_command(app),
       vitune::add_params_command(app),
+      vitune::add_finetune_command(app),
+      vitune::add_eval_command(app),
+      vitune::add_merge_command(app),
+      vitune::add_demo_command(app),
   };
 
   try {

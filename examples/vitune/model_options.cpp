@@ -20,9 +20,11 @@ CLI::Validator non_negative_integer() {
 }  // namespace
 
 void ModelOptions::add_to(CLI::App& cmd, const std::string& num_classes_help) {
-  auto* m = cmd.add_option("--model", name, "Model config name (e.g. vit_base_patch16_224)");
+  auto* m = cmd.add_option("--model", name,
+                           "Model config name (e.g. vit_base_patch16_224, swin_tiny_patch4_window7_224)");
   auto* f = cmd.add_option("--model-config", config_file,
-                           "JSON model config (ViTConfig keys; \"base\": NAME starts from a named one)");
+                           "JSON model config (ViTConfig or SwinConfig keys; \"base\": NAME starts from a "
+                           "named one; \"family\": \"vit\"|\"swin\", default from base)");
   m->excludes(f);
   cmd.add_option("--num-classes", num_classes, num_classes_help)->check(non_negative_integer());
 }

@@ -300,3 +300,113 @@ TEST_CASE("usage errors give exit code 2 and name the flag or key; --help gives 
   }
   REQUIRE_THAT(box.run({"forward", "--help"}).out, Catch::Contains("--checkpoint"));
 }
+
+TEST_CASE("forward runs Swin from each checkpoint layout, by name or JSON config", "[cli][swin]") {
+  Sandbox box;
+  const std::string io = fixture("swin_test_tiny_io.safetensors");
+  const Tensor want = load_safetensors(io).tensors.at("logits");
+  auto forward = [&](std::vector<std::string> model, const std::string& ckpt, const std::string& out) {
+    std::vector<std::string> args = {"forward", "--checkpoint", ckpt, "--input", io, "--output", box.path(out)};
+    args.insert(args.end(), model.begin(), model.end());
+    return box.run(args);
+  };
+  const std::vector<std::string> by_name = {"--model", "swin_test_tiny"};
+  for (const char* naming : {"timm", "torchvision"}) {
+    INFO(naming);
+    const std::string out = std::string(naming) + ".safetensors";
+    REQUIRE(forward(by_name, fixture(std::string("swin_test_tiny_") + naming + ".safetensors"), out).code == 0);
+    auto f = load_safetensors(box.path(out));
+    require_close(f.tensors.at("logits"), want, 1e-4, 1e-5, "logits");  // head size 10 from the file
+    REQUIRE(f.metadata.at("model") == "swin_test_tiny");
+  }
+  {  // old timm / Microsoft: downsample closing stages 0..S-2, head.*, index buffers saved
+    std::map<std::string, Tensor> old;
+    for (auto& [k, t] : load_safetensors(fixture("swin_test_tiny_timm.safetensors")).tensors) {
+      const size_t down = k.find(".downsample.");
+      if (k.rfind("layers.", 0) == 0 && down != std::string::npos)
+        old["layers." + std::to_string(std::stoll(k.substr(7)) - 1) + k.substr(down)] = t;
+      else if (k.rfind("head.fc.", 0) == 0) old["head." + k.substr(8)] = t;
+      else old[k] = t;
+    }
+    old["layers.0.blocks.0.attn.relative_position_index"] = Tensor::zeros({49, 49}, DType::I64);
+    REQUIRE(old.count("layers.0.downsample.reduction.weight") == 1);
+    save_safetensors(box.path("old.safetensors"), old);
+    REQUIRE(forward(by_name, box.path("old.safetensors"), "old_out.safetensors").code == 0);
+    require_close(load_safetensors(box.path("old_out.safetensors")).tensors.at("logits"), want, 1e-4, 1e-5, "old");
+  }
+  const std::string ckpt = fixture("swin_test_tiny_timm.safetensors");
+  // JSON model configs: Swin from a "base" name, or from "family" with every field given.
+  box.write("base.json", R"({"base": "swin_test_tiny"})");
+  box.write("family.json", R"({"family": "swin", "name": "my_swin", "img_size": 56, "patch": 4, "window": 7,
+                               "dim": 32, "depths": [2, 2], "heads": [2, 4], "num_classes": 10})");
+  for (const char* cfg : {"base.json", "family.json"}) {
+    INFO(cfg);
+    const std::string out = std::string(cfg) + ".safetensors";
+    REQUIRE(forward({"--model-config", box.path(cfg)}, ckpt, out).code == 0);
+    require_close(load_safetensors(box.path(out)).tensors.at("logits"), want, 1e-4, 1e-5, cfg);
+  }
+  REQUIRE(load_safetensors(box.path("family.json.safetensors")).metadata.at("model") == "my_swin");
+
+  // "family" wins over the base name; a bad family and a ViT checkpoint in a Swin are errors.
+  box.write("vit.json", R"({"family": "vit", "base": "swin_test_tiny"})");
+  Result r = forward({"--model-config", box.path("vit.json")}, ckpt, "x.safetensors");
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("vit.json") && Catch::Contains("unknown ViT config 'swin_test_tiny'"));
+  box.write("cnn.json", R"({"family": "resnet"})");
+  r = forward({"--model-config", box.path("cnn.json")}, ckpt, "x.safetensors");
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("cnn.json") && Catch::Contains("\"family\" must be \"vit\" or \"swin\""));
+  r = forward(by_name, fixture("vit_test_tiny_timm.safetensors"), "x.safetensors");
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("vit_test_tiny_timm.safetensors") &&
+                          Catch::Contains("does not fit the model") &&
+                          Catch::Contains("missing key: layers.0.blocks.0.attn.qkv.weight"));
+  REQUIRE(!fs::exists(box.path("x.safetensors")));
+}
+
+TEST_CASE("forward reads Google's .npz ViT checkpoints", "[cli][npz]") {
+  Sandbox box;
+  const Tensor want = load_safetensors(kIO).tensors.at("logits");
+  for (const char* file : {"vit_test_tiny_google.npz", "vit_test_tiny_google_deflated.npz"}) {
+    INFO(file);
+    Result r = box.forward(fixture(file), kIO, box.path("g.safetensors"));  // head size from head/kernel
+    REQUIRE(r.code == 0);
+    require_close(load_safetensors(box.path("g.safetensors")).tensors.at("logits"), want, 1e-4, 1e-5, file);
+  }
+  {  // a damaged archive: exit code 1, the file named
+    std::string bytes = read_text(fixture("vit_test_tiny_google.npz"));
+    std::ofstream(box.path("cut.npz"), std::ios::binary).write(bytes.data(), bytes.size() - 100);
+  }
+  Result r = box.forward(box.path("cut.npz"), kIO, box.path("c.safetensors"));
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("cut.npz") && Catch::Contains("zip"));
+}
+
+TEST_CASE("params counts Swin models as timm does", "[cli][swin]") {
+  Sandbox box;
+  auto params = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "params");
+    Result r = box.run(args);
+    REQUIRE(r.code == 0);
+    return nlohmann::json::parse(r.out);
+  };
+  // timm lists swin_tiny_patch4_window7_224 at 28.29M parameters; torchvision's swin_t, the same
+  // network, counts exactly 28,288,354 (Debian's torchvision 0.14), 769,000 of them in the head.
+  auto j = params({"--model", "swin_tiny_patch4_window7_224"});
+  REQUIRE(j.at("model") == "swin_tiny_patch4_window7_224");
+  REQUIRE(j.at("total") == 28288354);
+  REQUIRE(j.at("trainable_head") == 768 * 1000 + 1000);
+  REQUIRE(j.at("backbone_total") == 27519354);
+  REQUIRE(params({"--model", "swin_tiny_patch4_window7_224", "--num-classes", "0"}).at("total") == 27519354);
+  REQUIRE(params({"--model", "swin_base_patch4_window7_224", "--num-classes", "0"}).at("total") == 86743224);
+  box.write("swin.json", R"({"family": "swin", "base": "swin_test_micro", "num_classes": 3})");
+  REQUIRE(params({"--model-config", box.path("swin.json")}).at("trainable_head") == 32 * 3 + 3);  // 32 features
+
+  Result r = box.run({"params", "--model", "swin_nope"});
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("swin_nope") && Catch::Contains("swin_tiny_patch4_window7_224"));
+  r = box.run({"params", "--model", "resnet50"});  // neither family: every known name is listed
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("unknown model 'resnet50'") && Catch::Contains("vit_base_patch16_224") &&
+                          Catch::Contains("swin_base_patch4_window7_224"));
+}

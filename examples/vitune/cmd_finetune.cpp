@@ -1,0 +1,88 @@
+// cmd_finetune.cpp — `vitune finetune`: adapt a pretrained backbone to a data set with a PEFT
+// method, writing checkpoints, metrics, curves and a summary into --out.
+//
+//   vitune finetune --data cifar100:DIR --model vit_base_patch16_224 --weights W.safetensors
+//                   --method convpass --epochs 100 --lr 1e-3 --out runs/c100-convpass
+//
+// OUT/best and OUT/last are adapter directories (peft/adapter_file.h; last also holds the
+// trainer state for --resume), OUT/metrics.jsonl, OUT/curve.svg, OUT/summary.json; the summary
+// is also printed on stdout as one JSON line.
+#include <cstdio>
+
+#include "examples/vitune/run_setup.h"
+
+namespace vitune {
+
+namespace {
+
+struct FinetuneOptions {
+  ModelOptions model;
+  MethodOptions method;
+  DataOptions data;
+  vt::tasks::TrainOptions train;
+  std::string weights;
+};
+
+void run_finetune(FinetuneOptions& o) {
+  if (o.train.out_dir.empty()) throw CLI::RequiredError("--out");
+  vt::data::DatasetPtr train = o.data.open(o.data.train, true, o.data.train_limit);
+  vt::data::DatasetPtr eval = o.data.open(o.data.eval.empty() ? o.data.train : o.data.eval, false,
+                                          o.data.eval_limit);
+  if (eval->num_classes() > train->num_classes())
+    throw vt::Error("the evaluation data has " + std::to_string(eval->num_classes()) +
+                    " classes, the training data " + std::to_string(train->num_classes()));
+  const int64_t classes = train->num_classes();
+  if (o.model.num_classes >= 0 && o.model.num_classes != classes)
+    throw CLI::ValidationError("--num-classes", std::to_string(o.model.num_classes) +
+                                                    " contradicts the training data's " +
+                                                    std::to_string(classes) + " classes");
+  auto model = load_backbone(o.model.model_spec(), o.weights, classes);
+  vt::peft::TunerConfig tuner = vt::peft::apply_method(model->module(), o.method.tuner("linear"));
+  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model_img_size(*model);
+  auto train_loader = o.data.loader(train, true, size);
+  auto eval_loader = o.data.loader(eval, false, size);
+  vt::peft::AdapterInfo info{tuner, model->name(), classes};
+  vt::tasks::Classifier clf = as_classifier(*model, info);
+  if (o.train.label == "train") o.train.label = tuner.method;
+  std::fprintf(stderr, "finetune: %s with %s on %s (%lld images, %lld classes); eval on %lld images\n",
+               model->name().c_str(), tuner.to_json().dump().c_str(), train->describe().c_str(),
+               (long long)train->size(), (long long)classes, (long long)eval->size());
+  vt::tasks::TrainSummary s = vt::tasks::train_classifier(clf, *train_loader, eval_loader.get(), o.train);
+  auto j = s.to_json();
+  j["model"] = model->name();
+  j["method"] = tuner.method;
+  j["options"] = tuner.options;
+  j["out"] = o.train.out_dir;
+  std::printf("%s\n", j.dump().c_str());
+}
+
+}  // namespace
+
+Command add_finetune_command(CLI::App& app) {
+  auto o = std::make_shared<FinetuneOptions>();
+  CLI::App* cmd = app.add_subcommand("finetune", "Fine-tune a pretrained backbone with a PEFT method");
+  o->model.add_to(*cmd, "Must equal the training data's classes if given");
+  cmd->add_option("--weights", o->weights, "Pretrained backbone checkpoint (.safetensors or .npz)");
+  o->method.add_to(*cmd, "linear");
+  o->data.add_to(*cmd, true);
+  auto& t = o->train;
+  cmd->add_option("--out", t.out_dir, "Output directory (checkpoints, metrics, curves)")->required();
+  cmd->add_option("--epochs", t.epochs, "Epochs")->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", t.lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber);
+  cmd->add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--warmup-epochs", t.warmup_epochs, "Linear warm-up, in epochs (per iteration)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--min-lr", t.min_lr, "Learning rate at the end of the cosine");
+  cmd->add_option("--label-smoothing", t.label_smoothing, "Label smoothing")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--clip-grad", t.clip_grad, "Clip the gradient norm (0: off)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--eval-every", t.eval_every, "Evaluate every N epochs (0: at the end only)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", t.seed, "Seed of dropout and drop-path");
+  cmd->add_flag("--resume", t.resume, "Continue the run in --out from its last checkpoint");
+  cmd->add_option("--progress", t.progress, "Progress display: auto, bar, lines or none")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
+  cmd->footer("Any option may come from a JSON file: vitune finetune --config FILE (keys: long option names).");
+  return {cmd, [o] { run_finetune(*o); }};
+}
+
+}  // namespace vitune

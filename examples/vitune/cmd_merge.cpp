@@ -1,0 +1,49 @@
+// cmd_merge.cpp — `vitune merge`: fold a LoRA or SSF adapter into the backbone's weights and
+// write an ordinary checkpoint (timm names, with the adapter's head): the same logits as
+// backbone + adapter, at the backbone's inference cost.
+//
+//   vitune merge --model vit_base_patch16_224 --weights W.safetensors --adapter runs/x/best
+//                --output merged.safetensors
+#include <cstdio>
+
+#include "engine/io/safetensors.h"
+#include "examples/vitune/run_setup.h"
+#include "peft/merge.h"
+
+namespace vitune {
+
+namespace {
+
+struct MergeOptions {
+  ModelOptions model;
+  std::string weights, adapter, output;
+};
+
+void run_merge(const MergeOptions& o) {
+  vt::peft::AdapterInfo info = vt::peft::read_adapter_info(o.adapter);
+  if (!vt::peft::find_method(info.tuner.method).mergeable)
+    throw vt::Error("adapter '" + o.adapter + "': method " + info.tuner.method +
+                    " cannot be merged into the backbone (mergeable: lora, ssf, bitfit, full)");
+  auto model = load_backbone(o.model.model_spec(), o.weights, info.num_classes);
+  vt::peft::load_adapter(o.adapter, model->module());
+  vt::nn::StateDict sd = vt::peft::merged_state_dict(model->module());
+  std::map<std::string, vt::Tensor> out(sd.begin(), sd.end());
+  vt::save_safetensors(o.output, out, {{"format", "pt"}, {"vitune_merged_from", info.tuner.method}});
+  std::printf("%s\n", nlohmann::json({{"output", o.output}, {"tensors", out.size()},
+                                      {"method", info.tuner.method}}).dump().c_str());
+}
+
+}  // namespace
+
+Command add_merge_command(CLI::App& app) {
+  auto o = std::make_shared<MergeOptions>();
+  CLI::App* cmd = app.add_subcommand("merge", "Fold a LoRA/SSF adapter into the backbone weights");
+  o->model.add_to(*cmd, "ignored: the head comes from the adapter");
+  cmd->add_option("--weights", o->weights, "Backbone checkpoint")->required();
+  cmd->add_option("--adapter", o->adapter, "Adapter directory (adapter_config.json + adapter_model.safetensors)")
+      ->required();
+  cmd->add_option("--output", o->output, "Merged checkpoint to write (.safetensors)")->required();
+  return {cmd, [o] { run_merge(*o); }};
+}
+
+}  // namespace vitune

@@ -1,0 +1,91 @@
+// run_setup.cpp — see run_setup.h.
+#include "examples/vitune/run_setup.h"
+
+#include <cstdio>
+
+#include "nn/swin.h"
+#include "nn/vit.h"
+#include "tasks/data/readers.h"
+#include "tasks/data/transforms.h"
+
+namespace vitune {
+
+int64_t model_img_size(Backbone& b) {
+  if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&b.module())) return v->cfg.img_size;
+  if (auto* s = dynamic_cast<vt::nn::SwinTransformer*>(&b.module())) return s->cfg.img_size;
+  return 224;
+}
+
+std::unique_ptr<Backbone> load_backbone(const ModelSpec& spec, const std::string& weights,
+                                        int64_t classes) {
+  ModelSpec s = spec;
+  s.num_classes = classes;
+  auto model = build_backbone(s);
+  if (weights.empty()) {
+    std::fprintf(stderr, "vitune: warning: no --weights given: the backbone starts from random "
+                         "initialisation\n");
+    return model;
+  }
+  vt::nn::StateDict sd = vt::nn::read_checkpoint(weights);
+  vt::nn::LoadOptions opt;
+  const int64_t file_classes = model->checkpoint_classes(sd);
+  opt.drop_head = file_classes != classes;  // a new label set: the head starts from zero
+  model->load(std::move(sd), opt, weights);
+  return model;
+}
+
+vt::tasks::Classifier as_classifier(Backbone& b, const vt::peft::AdapterInfo& info) {
+  vt::tasks::Classifier c;
+  c.module = &b.module();
+  c.forward = [&b](const vt::Tensor& x) { return b.forward_head(b.forward_features(x)); };
+  c.save = [&b, info](const std::string& dir) { vt::peft::save_adapter(dir, b.module(), info); };
+  return c;
+}
+
+void DataOptions::add_to(CLI::App& cmd, bool with_train) {
+  const std::string kinds = "cifar100:DIR, cifar10:DIR, fashion-mnist[:DIR], list:ROOT:LIST";
+  if (with_train) {
+    cmd.add_option("--data", train, "Training data: " + kinds)->required();
+    cmd.add_option("--eval-data", eval, "Evaluation data (default: the test split of --data)");
+    cmd.add_flag("--augment", augment, "Random resized crop + horizontal flip for training");
+    cmd.add_option("--train-limit", train_limit,
+                   "Use N training images, balanced over classes (e.g. 1000, VTAB-1K style)");
+  } else {
+    cmd.add_option("--data", eval, "Evaluation data (its test split): " + kinds)->required();
+  }
+  cmd.add_option("--eval-limit", eval_limit, "Evaluate on the first N images only");
+  cmd.add_option("--img-size", img_size, "Input size (default: the model's)");
+  cmd.add_option("--normalize", normalize, "Mean/std: imagenet, inception or none")
+      ->check(CLI::IsMember({"imagenet", "inception", "none"}));
+  cmd.add_option("--batch", batch, "Batch size")->check(CLI::PositiveNumber);
+  cmd.add_option("--workers", workers, "Data loading threads (0: in the training thread)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--data-seed", seed, "Seed of the data order, augmentation and subsets");
+}
+
+vt::data::DatasetPtr DataOptions::open(const std::string& spec, bool train_split, int64_t limit) const {
+  vt::data::DatasetPtr d = vt::data::open_dataset(spec, train_split);
+  if (limit > 0 && limit < d->size()) {
+    if (train_split) return vt::data::sample_per_class(d, limit, seed);
+    std::vector<int64_t> first(limit);
+    for (int64_t i = 0; i < limit; ++i) first[i] = i;
+    return vt::data::subset(d, first);
+  }
+  return d;
+}
+
+std::unique_ptr<vt::data::DataLoader> DataOptions::loader(vt::data::DatasetPtr d, bool train_split,
+                                                          int64_t size) const {
+  auto [mean, std] = vt::data::normalization(normalize);
+  vt::data::Transform t = train_split ? vt::data::train_transform(size, mean, std, augment)
+                                      : vt::data::eval_transform(size, mean, std);
+  vt::data::LoaderOptions o;
+  o.batch = batch;
+  o.shuffle = train_split;
+  o.drop_last = false;
+  o.seed = seed;
+  o.workers = (int)workers;
+  return std::make_unique<vt::data::DataLoader>(d, t, o);
+}
+
+}  // namespace vitune

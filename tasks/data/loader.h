@@ -1,0 +1,68 @@
+// loader.h — batches from a data set, decoded and transformed by background threads while the
+// model runs.
+//
+// The order of an epoch is a permutation drawn from (seed, epoch) alone, and example i of the
+// epoch is transformed with its own generator from (seed, epoch, i) (example_generator in
+// transforms.h; i is the example's index in the data set): the batches are the same
+// whatever the number of workers, and a resumed run sees exactly the data an uninterrupted
+// one would. Workers build whole batches (batch b goes to worker b mod W) and stay at most
+// `prefetch` batches ahead; an exception in a worker is rethrown by next() at that batch.
+#pragma once
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "tasks/data/dataset.h"
+#include "tasks/data/transforms.h"
+
+namespace vt::data {
+
+struct Batch {
+  Tensor images;                 // (B, C, H, W) F32
+  Tensor labels;                 // (B) I64
+  std::vector<int64_t> indices;  // data-set indices of the examples
+};
+
+struct LoaderOptions {
+  int64_t batch = 32;
+  bool shuffle = true;
+  bool drop_last = false;
+  uint64_t seed = 0;
+  int workers = 2;   // 0: batches are made in next(), on the caller's thread
+  int prefetch = 4;  // batches made ahead of the consumer
+};
+
+class DataLoader {
+ public:
+  DataLoader(DatasetPtr d, Transform t, LoaderOptions o);
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  int64_t batches_per_epoch() const;
+  const Dataset& dataset() const { return *data_; }
+  // Starts epoch `epoch`, skipping its first `skip_batches` batches.
+  void start_epoch(int64_t epoch, int64_t skip_batches = 0);
+  bool next(Batch& out);  // false at the end of the epoch
+
+ private:
+  Batch make_batch(int64_t b) const;
+  void worker(int w);
+  void stop_workers();
+
+  DatasetPtr data_;
+  Transform transform_;
+  LoaderOptions opt_;
+  int64_t epoch_ = 0, next_ = 0, end_ = 0;
+  std::vector<int64_t> order_;
+
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<int64_t, std::pair<Batch, std::exception_ptr>> ready_;
+  bool stop_ = false;
+};
+
+}  // namespace vt::data

@@ -1,0 +1,302 @@
+// trainer.cpp — train_classifier, evaluate, topk_correct (see trainer.h).
+#include "tasks/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/io/safetensors.h"
+#include "engine/optim.h"
+#include "engine/random.h"
+#include "tasks/train/plot.h"
+#include "tasks/train/progress.h"
+
+namespace vt::tasks {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void append_line(const std::string& path, const json& j) {
+  std::ofstream f(path, std::ios::app);
+  if (!f) throw Error("trainer: cannot append to '" + path + "'");
+  f << j.dump() << "\n";
+}
+
+// One epoch's record, kept for the curves (and saved in the trainer state for resuming).
+struct EpochRecord {
+  int64_t epoch;
+  double train_loss, top1 = NAN, top5 = NAN, eval_loss = NAN;
+};
+
+json history_json(const std::vector<EpochRecord>& h) {
+  json a = json::array();
+  for (auto& r : h)
+    a.push_back({{"epoch", r.epoch}, {"train_loss", r.train_loss},
+                 {"top1", std::isnan(r.top1) ? json(nullptr) : json(r.top1)},
+                 {"top5", std::isnan(r.top5) ? json(nullptr) : json(r.top5)},
+                 {"eval_loss", std::isnan(r.eval_loss) ? json(nullptr) : json(r.eval_loss)}});
+  return a;
+}
+
+std::vector<EpochRecord> history_from(const json& a) {
+  std::vector<EpochRecord> h;
+  auto num = [](const json& v) { return v.is_null() ? NAN : v.get<double>(); };
+  for (auto& r : a)
+    h.push_back({r.at("epoch").get<int64_t>(), r.at("train_loss").get<double>(), num(r.at("top1")),
+                 num(r.at("top5")), num(r.at("eval_loss"))});
+  return h;
+}
+
+void draw_curves(const std::string& path, const std::string& label, const std::vector<EpochRecord>& h) {
+  Series loss{"train loss", {}}, eloss{"eval loss", {}}, top1{"top-1", {}}, top5{"top-5", {}};
+  for (auto& r : h) {
+    loss.points.push_back({(double)r.epoch + 1, r.train_loss});
+    if (!std::isnan(r.top1)) {
+      eloss.points.push_back({(double)r.epoch + 1, r.eval_loss});
+      top1.points.push_back({(double)r.epoch + 1, r.top1});
+      top5.points.push_back({(double)r.epoch + 1, r.top5});
+    }
+  }
+  std::vector<Series> losses{loss};
+  if (!eloss.points.empty()) losses.push_back(eloss);
+  std::vector<Chart> charts{{label + ": loss", "epoch", "cross-entropy", losses}};
+  if (!top1.points.empty()) charts.push_back({label + ": accuracy", "epoch", "%", {top1, top5}});
+  write_line_charts_svg(path, charts);
+}
+
+// Directory `dir` replaced by what `write` puts into a fresh temporary one (a crash leaves
+// either the old or the new checkpoint, never half of one).
+void write_dir_atomic(const std::string& dir, const std::function<void(const std::string&)>& write) {
+  const std::string tmp = dir + ".tmp", old = dir + ".old";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  write(tmp);
+  fs::remove_all(old);
+  if (fs::exists(dir)) fs::rename(dir, old);
+  fs::rename(tmp, dir);
+  fs::remove_all(old);
+}
+
+// Copies the trainable tensors of an adapter file into the model; every trainable tensor must
+// be there with its shape.
+void load_trainable(nn::Module& m, const std::string& path) {
+  SafetensorsFile f = load_safetensors(path);
+  nn::StateDict sd;
+  for (auto& [n, t] : m.named_parameters()) {
+    if (!t.requires_grad()) continue;
+    auto it = f.tensors.find(n);
+    if (it == f.tensors.end()) throw Error("resume: '" + path + "' has no tensor '" + n + "'");
+    if (it->second.shape() != t.shape())
+      throw Error("resume: '" + path + "': tensor '" + n + "' is " + shape_str(it->second.shape()) +
+                  ", the model's " + shape_str(t.shape()));
+    sd[n] = it->second;
+  }
+  m.load_state_dict(sd, /*strict=*/false);
+}
+
+}  // namespace
+
+json TrainOptions::to_json() const {
+  return {{"epochs", epochs}, {"lr", lr}, {"weight_decay", weight_decay},
+          {"warmup_epochs", warmup_epochs}, {"warmup_lr", warmup_lr}, {"min_lr", min_lr},
+          {"label_smoothing", label_smoothing}, {"clip_grad", clip_grad},
+          {"eval_every", eval_every}, {"seed", seed}};
+}
+
+json TrainSummary::to_json() const {
+  return {{"epochs", epochs}, {"iterations", iterations}, {"trainable_params", trainable},
+          {"best_top1", best_top1}, {"best_epoch", best_epoch}, {"last_top1", last_top1},
+          {"last_top5", last_top5}, {"last_train_loss", last_train_loss},
+          {"train_seconds", train_seconds}, {"eval_seconds", eval_seconds},
+          {"train_img_per_s", img_per_s}};
+}
+
+int64_t topk_correct(const Tensor& logits, const Tensor& labels, int64_t k) {
+  Tensor l = logits.to(DType::F64).contiguous();
+  const int64_t B = l.size(0), C = l.size(1);
+  const double* p = l.data<double>();
+  std::vector<double> lab = labels.to_vector();
+  int64_t hits = 0;
+  for (int64_t i = 0; i < B; ++i) {
+    const double* row = p + i * C;
+    const int64_t y = (int64_t)lab[i];
+    int64_t above = 0;  // classes scoring higher than the true one (ties: lower index wins)
+    for (int64_t c = 0; c < C; ++c) above += row[c] > row[y] || (row[c] == row[y] && c < y);
+    hits += above < k;
+  }
+  return hits;
+}
+
+EvalResult evaluate(Classifier& m, data::DataLoader& data, const std::string& progress,
+                    const std::string& label) {
+  const double t0 = now_s();
+  const bool was_training = m.module->training();
+  m.module->eval();
+  NoGrad ng;
+  EvalResult r;
+  double loss_sum = 0;
+  int64_t hit1 = 0, hit5 = 0;
+  data.start_epoch(0);
+  Progress bar(label, data.batches_per_epoch(), Progress::parse_mode(progress));
+  data::Batch b;
+  int64_t done = 0;
+  while (data.next(b)) {
+    Tensor logits = m.forward(b.images);
+    const int64_t n = b.labels.size(0);
+    loss_sum += cross_entropy(logits, b.labels).item() * n;
+    hit1 += topk_correct(logits, b.labels, 1);
+    hit5 += topk_correct(logits, b.labels, std::min<int64_t>(5, logits.size(1)));
+    r.images += n;
+    bar.update(++done, r.images, "");
+  }
+  if (r.images) {
+    r.top1 = 100.0 * hit1 / r.images, r.top5 = 100.0 * hit5 / r.images, r.loss = loss_sum / r.images;
+  }
+  r.seconds = now_s() - t0;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "top-1 %.2f%%", r.top1);
+  bar.finish(buf);
+  m.module->train(was_training);
+  return r;
+}
+
+TrainSummary train_classifier(Classifier& m, data::DataLoader& train, data::DataLoader* eval,
+                              const TrainOptions& o) {
+  if (o.epochs <= 0) throw Error("train: epochs must be positive, got " + std::to_string(o.epochs));
+  if (!(o.lr > 0)) throw Error("train: lr must be positive");
+  if (o.resume && o.out_dir.empty()) throw Error("train: resume needs an output directory");
+  const int64_t per_epoch = train.batches_per_epoch();
+  if (per_epoch == 0) throw Error("train: the training set gives no batch");
+  const std::string out = o.out_dir, metrics = out + "/metrics.jsonl";
+  if (!out.empty()) fs::create_directories(out);
+
+  AdamW opt(param_groups_no_decay(m.module->named_parameters(), o.weight_decay), o.lr);
+  std::vector<Tensor> trainable = m.module->trainable_parameters();
+  TrainSummary s;
+  for (auto& t : trainable) s.trainable += t.numel();
+  if (trainable.empty()) throw Error("train: the model has no trainable parameters");
+  CosineSchedule sched(o.lr, o.epochs * per_epoch, (int64_t)std::llround(o.warmup_epochs * per_epoch),
+                       o.warmup_lr, o.min_lr);
+
+  std::vector<EpochRecord> history;
+  int64_t first_epoch = 0;
+  manual_seed(o.seed);
+  if (o.resume) {
+    std::string last = out + "/last";
+    if (!fs::exists(last) && fs::exists(out + "/last.old")) last = out + "/last.old";
+    const std::string state_path = last + "/trainer_state.safetensors";
+    if (!fs::exists(state_path)) throw Error("resume: no checkpoint at '" + state_path + "'");
+    SafetensorsFile st = load_safetensors(state_path);
+    json meta = json::parse(st.metadata["vitune_trainer"], nullptr, false);
+    if (meta.is_discarded()) throw Error("resume: '" + state_path + "' has no trainer metadata");
+    if (meta.at("options") != o.to_json())
+      throw Error("resume: the options differ from the interrupted run's: " + meta.at("options").dump());
+    load_trainable(*m.module, last + "/adapter_model.safetensors");
+    std::map<std::string, Tensor> os;
+    for (auto& [k, t] : st.tensors)
+      if (k.rfind("optim.", 0) == 0) os[k.substr(6)] = t;
+    opt.load_state(os);
+    first_epoch = meta.at("epoch").get<int64_t>() + 1;
+    history = history_from(meta.at("history"));
+    s.best_top1 = meta.at("best_top1").get<double>();
+    s.best_epoch = meta.at("best_epoch").get<int64_t>();
+    default_generator() = Generator(meta.at("rng_seed").get<uint64_t>());
+    default_generator().offset = meta.at("rng_offset").get<uint64_t>();
+    std::fprintf(stderr, "%s: resuming after epoch %lld from %s\n", o.label.c_str(),
+                 (long long)first_epoch, last.c_str());
+  } else if (!out.empty()) {
+    fs::remove(metrics);
+  }
+
+  int64_t images = 0;
+  for (int64_t epoch = first_epoch; epoch < o.epochs; ++epoch) {
+    const double t0 = now_s();
+    m.module->train();
+    train.start_epoch(epoch);
+    Progress bar(o.label + " epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
+                 per_epoch, Progress::parse_mode(o.progress));
+    data::Batch b;
+    double loss_sum = 0, window = 0;
+    int64_t i = 0, epoch_images = 0, in_window = 0;
+    while (train.next(b)) {
+      const int64_t it = epoch * per_epoch + i;
+      sched.apply(opt, it);
+      opt.zero_grad();
+      Tensor loss = cross_entropy(m.forward(b.images), b.labels, o.label_smoothing);
+      loss.backward();
+      if (o.clip_grad > 0) clip_grad_norm(trainable, o.clip_grad);
+      opt.step();
+      const double l = loss.item();
+      if (!std::isfinite(l))
+        throw Error("train: the loss became " + std::to_string(l) + " at epoch " +
+                    std::to_string(epoch + 1) + ", iteration " + std::to_string(i + 1) +
+                    " (try a lower --lr)");
+      loss_sum += l, window += l, ++in_window;
+      epoch_images += b.labels.size(0);
+      ++i;
+      char extra[64];
+      std::snprintf(extra, sizeof extra, "loss %.4f", loss_sum / i);
+      bar.update(i, epoch_images, extra);
+      if (!out.empty() && (i % o.log_every == 0 || i == per_epoch)) {
+        const double el = now_s() - t0;
+        append_line(metrics, {{"type", "train"}, {"epoch", epoch + 1}, {"iter", it + 1},
+                              {"loss", window / in_window}, {"lr", opt.lr},
+                              {"img_s", el > 0 ? epoch_images / el : 0.0}});
+        window = 0, in_window = 0;
+      }
+    }
+    const double train_s = now_s() - t0;
+    s.train_seconds += train_s;
+    images += epoch_images;
+    char extra[64];
+    std::snprintf(extra, sizeof extra, "loss %.4f", i ? loss_sum / i : 0.0);
+    bar.finish(extra);
+    EpochRecord rec{epoch, i ? loss_sum / i : 0.0};
+    s.last_train_loss = rec.train_loss;
+    s.iterations = (epoch + 1) * per_epoch;
+
+    const bool last_epoch = epoch + 1 == o.epochs;
+    if (eval && (last_epoch || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0))) {
+      EvalResult r = evaluate(m, *eval, o.progress, o.label + " eval");
+      s.eval_seconds += r.seconds;
+      rec.top1 = r.top1, rec.top5 = r.top5, rec.eval_loss = r.loss;
+      s.last_top1 = r.top1, s.last_top5 = r.top5;
+      std::fprintf(stderr, "%s epoch %lld: train loss %.4f, eval top-1 %.2f%%, top-5 %.2f%%\n",
+                   o.label.c_str(), (long long)epoch + 1, rec.train_loss, r.top1, r.top5);
+      if (!out.empty())
+        append_line(metrics, {{"type", "eval"}, {"epoch", epoch + 1}, {"top1", r.top1},
+                              {"top5", r.top5}, {"loss", r.loss}});
+      if (r.top1 > s.best_top1 || s.best_epoch == 0) {
+        s.best_top1 = r.top1, s.best_epoch = epoch + 1;
+        if (!out.empty() && m.save) write_dir_atomic(out + "/best", m.save);
+      }
+    }
+    history.push_back(rec);
+    if (!out.empty()) {
+      json meta = {{"epoch", epoch}, {"history", history_json(history)}, {"best_top1", s.best_top1},
+                   {"best_epoch", s.best_epoch}, {"rng_seed", default_generator().seed},
+                   {"rng_offset", default_generator().offset}, {"options", o.to_json()}};
+      write_dir_atomic(out + "/last", [&](const std::string& dir) {
+        if (m.save) m.save(dir);
+        std::map<std::string, Tensor> st;
+        for (auto& [k, t] : opt.state()) st["optim." + k] = t;
+        save_safetensors(dir + "/trainer_state.safetensors", st, {{"vitune_trainer", meta.dump()}});
+      });
+      draw_curves(out + "/curve.svg", o.label, history);
+    }
+  }
+  s.epochs = o.epochs;
+  s.img_per_s = s.train_seconds > 0 ? images / s.train_seconds : 0.0;
+  if (!out.empty()) write_file_atomic(out + "/summary.json", s.to_json().dump(2) + "\n");
+  return s;
+}
+
+}  // namespace vt::tasks

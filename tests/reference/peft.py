@@ -1,0 +1,503 @@
+#!/usr/bin/python3
+"""PEFT parity fixtures: every tuner written in plain PyTorch the way its paper's official code
+computes it, on torchvision's ViT and Swin with random weights.
+
+    /usr/bin/python3 tests/reference/peft.py          (Debian's python: torch 1.13, torchvision 0.14)
+
+Writes tests/fixtures/peft_vit.safetensors (vit_test_tiny) and tests/fixtures/peft_swin.safetensors
+(swin_test_tiny), read by tests/test_peft_parity.cpp.
+The frozen backbone and the head are backbones.py's: tests/fixtures/<config>_torchvision.safetensors
+here, <config>_timm.safetensors in the C++ (run backbones.py first if those change).
+Each file holds
+    images, G                 the input (batch 2) and the weight of the loss sum(logits * G)
+    <case>.param.<C++ name>   every tuner parameter, under the exact dotted name the C++ gives it
+    <case>.logits             the reference logits
+    <case>.grad.<C++ name>    d loss / d parameter, for every parameter that trains (tuner + head)
+
+Every tuner parameter gets non-zero random values (a zero-initialised LoRA B or AdaptFormer up
+projection would hide a wrong A or a wrong placement). The forward is written out by hand with
+torchvision's weights so the tuners can reach inside attention; with no tuner it is checked
+against torchvision's own forward. All arithmetic is in float64 from float32-representable values,
+so the stored float32 results are the exact answers rounded once.
+
+The tuners, as their official code has them:
+  lora         NOAH / loralib: qkv += B(A x) on the fused qkv (no scale); q, v: MergedLinear with
+               enable_lora=[q, v], delta placed in those thirds, scaled by alpha / r
+  adapter      NOAH (Pfeiffer placement): x = x + A(MLP(LN2 x)), A(h) = h + up(QuickGELU(down h));
+               site "both" also puts one after attention (Houlsby)
+  adaptformer  AdaptFormer's Block: x = x + MLP(LN2 x) + s * up(ReLU(down x)), x the MLP's residual
+               input (no LayerNorm)
+  vpt          KMnP/vpt: prompts inserted after CLS after the position embedding; deep replaces the
+               prompt outputs before every block i >= 1. Swin (deep): VPT's PromptedSwinBlock puts
+               LN1'd prompts in front of every window's tokens, pads the relative-position bias and
+               the shift mask with zeros for them, and drops their outputs (deep replaces them)
+  prefix       learnable keys/values (l, D), split into heads like k and v, in front of the
+               projected keys/values; queries only from the tokens; on Swin every window sees them
+  ssf          dongzelian/SSF: x * scale + shift after patch-embed, LN1, qkv, proj, LN2, fc1, fc2,
+               the final LN; on Swin also after the patch-embed norm and each PatchMerging norm
+  fact         JieShibo/PETL-ViT FacT-TT: fact_forward_attn / fact_forward_mlp with FacTu, FacTv
+               shared by the blocks (one pair per width on Swin) and per-block cores
+  bitfit       the plain model; only the biases (and the head) train
+"""
+import math
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+from torchvision.models.swin_transformer import SwinTransformer
+from torchvision.models.vision_transformer import VisionTransformer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import st  # noqa: E402
+from backbones import swin_to_timm, to_timm  # noqa: E402
+
+OUT = os.path.join(HERE, "..", "fixtures")
+
+
+# ------------------------------------------------------------------ tuners: hooks and parameters
+class Tuner:
+    """The plain backbone. A method overrides the hooks it needs; `params` maps the C++ dotted
+    name of each tuner parameter to its (float64, requires_grad) tensor."""
+
+    def __init__(self, gen):
+        self.gen = gen
+        self.params = {}
+
+    def p(self, name, shape, mean=0.0, std=0.2):
+        # float32 values (what the fixture stores), held in float64 for the arithmetic
+        t = (mean + std * torch.randn(shape, generator=self.gen)).float().double()
+        self.params[name] = t.requires_grad_(True)
+        return self.params[name]
+
+    def out(self, site, x, y):  # after a Linear / LayerNorm / the patch projection at `site`
+        return y
+
+    def prefix_kv(self, attn, batch, heads, head_dim):  # extra (k, v), each (B', H, l, Dh)
+        return None
+
+    def window_prompts(self, attn):  # Swin VPT: raw prompt tokens (l, C) of this block
+        return None
+
+    def adapter(self, site, h):  # after a sub-block's output h (site: ".adapter_attn"/"_mlp")
+        return h
+
+    def mlp_parallel(self, block, x):  # a branch beside the MLP, fed by its residual input
+        return None
+
+    def tokens(self, i, x):  # ViT: the token sequence before block i
+        return x
+
+
+class LoRA(Tuner):
+    def __init__(self, gen, blocks, r, targets, alpha=0.0):
+        super().__init__(gen)
+        self.s = alpha / r if alpha > 0 else 1.0
+        self.r, self.targets = r, targets
+        self.dim = {}
+        for name, D in blocks:
+            self.dim[name + ".attn.qkv"] = D
+            for tg in targets:
+                rows = 3 * D if tg == "qkv" else D
+                self.p(f"{name}.attn.qkv.lora_{tg}.A", (r, D), std=0.3)
+                self.p(f"{name}.attn.qkv.lora_{tg}.B", (rows, r), std=0.3)
+
+    def out(self, site, x, y):
+        if site not in self.dim:
+            return y
+        for tg in self.targets:
+            A, B = self.params[f"{site}.lora_{tg}.A"], self.params[f"{site}.lora_{tg}.B"]
+            after_b = (x @ A.t()) @ B.t()
+            if tg == "qkv":
+                y = y + after_b * self.s
+            else:  # MergedLinear: the delta lands in the q, k or v third
+                parts = list(y.split(self.dim[site], dim=-1))
+                j = "qkv".index(tg)
+                parts[j] = parts[j] + after_b * self.s
+                y = torch.cat(parts, dim=-1)
+        return y
+
+
+def bottleneck(t, prefix, D, h):
+    t.p(prefix + ".net.down.weight", (h, D))
+    t.p(prefix + ".net.down.bias", (h,))
+    t.p(prefix + ".net.up.weight", (D, h))
+    t.p(prefix + ".net.up.bias", (D,))
+
+
+class Adapter(Tuner):
+    def __init__(self, gen, blocks, h, site):
+        super().__init__(gen)
+        for name, D in blocks:
+            if site in ("attn", "both"):
+                bottleneck(self, name + ".adapter_attn", D, h)
+            if site in ("mlp", "both"):
+                bottleneck(self, name + ".adapter_mlp", D, h)
+
+    def adapter(self, site, h):
+        if site + ".net.down.weight" not in self.params:
+            return h
+        P = lambda k: self.params[f"{site}.net.{k}"]  # noqa: E731
+        u = F.linear(h, P("down.weight"), P("down.bias"))
+        u = u * torch.sigmoid(1.702 * u)  # QuickGELU
+        return h + F.linear(u, P("up.weight"), P("up.bias"))
+
+
+class AdaptFormer(Tuner):
+    def __init__(self, gen, blocks, h, scale):
+        super().__init__(gen)
+        self.scale = scale
+        for name, D in blocks:
+            bottleneck(self, name + ".adaptformer", D, h)
+
+    def mlp_parallel(self, block, x):
+        P = lambda k: self.params[f"{block}.adaptformer.net.{k}"]  # noqa: E731
+        down = F.relu(F.linear(x, P("down.weight"), P("down.bias")))
+        return F.linear(down, P("up.weight"), P("up.bias")) * self.scale
+
+
+class VPTViT(Tuner):
+    def __init__(self, gen, depth, length, D, deep):
+        super().__init__(gen)
+        self.deep, self.l = deep, length
+        self.prompts = self.p("token_tuner.prompts", (depth if deep else 1, length, D), std=0.5)
+
+    def tokens(self, i, x):
+        B = x.shape[0]
+        if i == 0:  # incorporate_prompt: [CLS, prompts, patches]
+            return torch.cat([x[:, :1], self.prompts[0].expand(B, -1, -1), x[:, 1:]], dim=1)
+        if self.deep:  # forward_deep_prompt: replace the previous prompt outputs
+            return torch.cat([x[:, :1], self.prompts[i].expand(B, -1, -1), x[:, 1 + self.l:]], dim=1)
+        return x
+
+
+class VPTSwin(Tuner):
+    def __init__(self, gen, blocks, length):
+        super().__init__(gen)
+        for name, C in blocks:
+            self.p(f"{name}.attn.vpt.prompts", (length, C), std=0.5)
+
+    def window_prompts(self, attn):
+        return self.params[attn + ".vpt.prompts"]
+
+
+class Prefix(Tuner):
+    def __init__(self, gen, blocks, length):
+        super().__init__(gen)
+        for name, D in blocks:
+            self.p(f"{name}.attn.prefix.key", (length, D), std=0.5)
+            self.p(f"{name}.attn.prefix.value", (length, D), std=0.5)
+
+    def prefix_kv(self, attn, batch, heads, head_dim):
+        def split(t):  # (l, D) -> (B', H, l, Dh)
+            return t.reshape(t.shape[0], heads, head_dim).permute(1, 0, 2).expand(batch, -1, -1, -1)
+        return split(self.params[attn + ".prefix.key"]), split(self.params[attn + ".prefix.value"])
+
+
+class SSF(Tuner):
+    def __init__(self, gen, sites):  # sites: [(dotted name, channels)]
+        super().__init__(gen)
+        for site, C in sites:
+            self.p(site + ".ssf.scale", (C,), mean=1.0, std=0.2)
+            self.p(site + ".ssf.shift", (C,))
+
+    def out(self, site, x, y):
+        if site + ".ssf.scale" not in self.params:
+            return y
+        return y * self.params[site + ".ssf.scale"] + self.params[site + ".ssf.shift"]
+
+
+class FacT(Tuner):
+    """fact_forward_attn / fact_forward_mlp of the official FacT-TT code, split at the four
+    linears they add to (the official code adds after qkv, proj, fc1 and fc2 the same way)."""
+
+    def __init__(self, gen, blocks, r, s):
+        super().__init__(gen)
+        self.r, self.s = r, s
+        self.uv = {}  # width -> index of its (FacTu, FacTv) pair, in block order
+        self.host = {}  # linear -> (kind, width)
+        for name, D in blocks:
+            if D not in self.uv:
+                i = self.uv[D] = len(self.uv)
+                self.p(f"fact.{i}.U", (r, D), std=0.3)  # FacTu.weight
+                self.p(f"fact.{i}.V", (D, r), std=0.3)  # FacTv.weight
+            for core, shape in (("q", (r, r)), ("k", (r, r)), ("v", (r, r))):
+                self.p(f"{name}.attn.qkv.fact.{core}", shape, std=0.3)
+            self.p(f"{name}.attn.proj.fact.o", (r, r), std=0.3)
+            self.p(f"{name}.mlp.fc1.fact.fc1", (4 * r, r), std=0.3)
+            self.p(f"{name}.mlp.fc2.fact.fc2", (r, 4 * r), std=0.3)
+            for kind in ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"):
+                self.host[f"{name}.{kind}"] = (kind, D)
+
+    def out(self, site, x, y):
+        if site not in self.host:
+            return y
+        kind, D = self.host[site]
+        i = self.uv[D]
+        FacTu = lambda t: F.linear(t, self.params[f"fact.{i}.U"])  # noqa: E731
+        FacTv = lambda t: F.linear(t, self.params[f"fact.{i}.V"])  # noqa: E731
+        core = lambda n, t: F.linear(t, self.params[f"{site}.fact.{n}"])  # noqa: E731  (dp off)
+        lead = x.shape[:-1]
+        if kind == "attn.qkv":
+            q = FacTv(core("q", FacTu(x)))
+            k = FacTv(core("k", FacTu(x)))
+            v = FacTv(core("v", FacTu(x)))
+            return y + torch.cat([q, k, v], dim=-1) * self.s
+        if kind == "attn.proj":
+            return y + FacTv(core("o", FacTu(x))) * self.s
+        if kind == "mlp.fc1":  # h += FacTv(dp(fc1_FacTs(FacTu(x))).reshape(B, N, 4, dim)).reshape(B, N, 4C)
+            t = core("fc1", FacTu(x)).reshape(*lead, 4, self.r)
+            return y + FacTv(t).reshape(*lead, 4 * D) * self.s
+        # fc2: x = x.reshape(B, N, 4, C); h += FacTv(dp(fc2_FacTs(FacTu(x).reshape(B, N, 4 * dim))))
+        t = FacTu(x.reshape(*lead, 4, D)).reshape(*lead, 4 * self.r)
+        return y + FacTv(core("fc2", t)) * self.s
+
+
+# ------------------------------------------------------------------ the backbones, by hand
+def ln(x, mod):
+    return F.layer_norm(x, mod.normalized_shape, mod.weight, mod.bias, mod.eps)
+
+
+def mha(q, k, v, heads, bias=None):
+    """q: (B', Nq, D) rows; k, v: (B', H, Nk, Dh) already split; returns (B', Nq, D)."""
+    Bq, Nq, D = q.shape
+    Dh = D // heads
+    q = q.reshape(Bq, Nq, heads, Dh).transpose(1, 2)
+    s = (q * Dh ** -0.5) @ k.transpose(-2, -1)
+    if bias is not None:
+        s = s + bias
+    return (s.softmax(-1) @ v).transpose(1, 2).reshape(Bq, Nq, D)
+
+
+def attention(t, name, z, qkv_w, qkv_b, proj_w, proj_b, heads, bias=None, n_prompts=0):
+    """timm Attention with the tuner hooks; z: (B', N, D). The first n_prompts rows are VPT-Swin
+    prompt tokens (queries too, as in VPT's code); bias: (B' or 1, H, N, N) or None."""
+    Bq, N, D = z.shape
+    Dh = D // heads
+    qkv = t.out(name + ".qkv", z, F.linear(z, qkv_w, qkv_b))
+    q, k, v = qkv.split(D, dim=-1)
+    k = k.reshape(Bq, N, heads, Dh).transpose(1, 2)
+    v = v.reshape(Bq, N, heads, Dh).transpose(1, 2)
+    extra = t.prefix_kv(name, Bq, heads, Dh)
+    if extra is not None:  # [K_pre; K], [V_pre; V]; the prefix columns get no bias, no mask
+        k, v = torch.cat([extra[0], k], 2), torch.cat([extra[1], v], 2)
+        if bias is not None:
+            bias = F.pad(bias, (extra[0].shape[2], 0))
+    o = mha(q, k, v, heads, bias)
+    return t.out(name + ".proj", o, F.linear(o, proj_w, proj_b))
+
+
+def mlp(t, name, z, fc1, fc2):
+    h = t.out(name + ".fc1", z, F.linear(z, fc1.weight, fc1.bias))
+    h = F.gelu(h)
+    return t.out(name + ".fc2", h, F.linear(h, fc2.weight, fc2.bias))
+
+
+def block_tail(t, name, x, h, norm2, fc1, fc2):
+    """Everything after attention's output h, shared by ViT and Swin (sequences (B, N, D))."""
+    x = x + t.adapter(name + ".adapter_attn", h)
+    par = t.mlp_parallel(name, x)
+    z2 = t.out(name + ".norm2", x, ln(x, norm2))
+    out = x + t.adapter(name + ".adapter_mlp", mlp(t, name + ".mlp", z2, fc1, fc2))
+    return out if par is None else out + par
+
+
+def vit_forward(m, t, images):
+    B, P = images.shape[0], m.patch_size
+    x = F.conv2d(images, m.conv_proj.weight, m.conv_proj.bias, stride=P).flatten(2).transpose(1, 2)
+    x = t.out("patch_embed", images, x)
+    x = torch.cat([m.class_token.expand(B, -1, -1), x], 1) + m.encoder.pos_embedding
+    for i, blk in enumerate(m.encoder.layers):
+        x = t.tokens(i, x)
+        name, a = f"blocks.{i}", blk.self_attention
+        z = t.out(name + ".norm1", x, ln(x, blk.ln_1))
+        h = attention(t, name + ".attn", z, a.in_proj_weight, a.in_proj_bias, a.out_proj.weight,
+                      a.out_proj.bias, a.num_heads)
+        x = block_tail(t, name, x, h, blk.ln_2, blk.mlp[0], blk.mlp[3])
+    x = t.out("norm", x, ln(x, m.encoder.ln))
+    return F.linear(x[:, 0], m.heads.head.weight, m.heads.head.bias)
+
+
+def shift_mask(H, W, ws, shift):  # torchvision's: (nW, N, N) of 0 / -100
+    img = torch.zeros(H, W, dtype=torch.float64)
+    cnt = 0
+    for h in ((0, -ws), (-ws, -shift), (-shift, None)):
+        for w in ((0, -ws), (-ws, -shift), (-shift, None)):
+            img[h[0]:h[1], w[0]:w[1]] = cnt
+            cnt += 1
+    img = img.view(H // ws, ws, W // ws, ws).permute(0, 2, 1, 3).reshape(-1, ws * ws)
+    d = img.unsqueeze(1) - img.unsqueeze(2)
+    return d.masked_fill(d != 0, -100.0).masked_fill(d == 0, 0.0)
+
+
+def swin_attention(t, name, blk, z):
+    """torchvision's shifted_window_attention with the hooks; z = LN1 x: (B, H, W, C)."""
+    a = blk.attn
+    B, H, W, C = z.shape
+    ws = a.window_size[0]
+    shift = a.shift_size[0] if ws < H else 0  # torchvision: no shift when one window covers the map
+    heads, N, nW = a.num_heads, ws * ws, (H // ws) * (W // ws)
+    x = torch.roll(z, (-shift, -shift), (1, 2)) if shift else z
+    x = x.view(B, H // ws, ws, W // ws, ws, C).permute(0, 1, 3, 2, 4, 5).reshape(B * nW, N, C)
+    bias = a.relative_position_bias_table[a.relative_position_index].view(N, N, -1).permute(2, 0, 1)
+    bias = bias.unsqueeze(0).expand(nW, -1, -1, -1)  # (nW, H, N, N)
+    if shift:
+        bias = bias + shift_mask(H, W, ws, shift).unsqueeze(1)
+    bias = bias.unsqueeze(0).expand(B, -1, -1, -1, -1).reshape(B * nW, heads, N, N)
+    prompts = t.window_prompts(name)
+    lp = 0
+    if prompts is not None:  # VPT-deep on Swin: LN1'd prompts in front of every window
+        lp = prompts.shape[0]
+        x = torch.cat([ln(prompts, blk.norm1).expand(B * nW, -1, -1), x], 1)
+        bias = F.pad(bias, (lp, 0, lp, 0))  # zero bias and mask for the prompt rows and columns
+    o = attention(t, name, x, a.qkv.weight, a.qkv.bias, a.proj.weight, a.proj.bias, heads, bias)
+    o = o[:, lp:]  # the prompt outputs are dropped (the next block brings new ones)
+    o = o.view(B, H // ws, W // ws, ws, ws, C).permute(0, 1, 3, 2, 4, 5).reshape(B, H, W, C)
+    return torch.roll(o, (shift, shift), (1, 2)) if shift else o
+
+
+def swin_forward(m, t, images):
+    stem = m.features[0]  # Conv2d, Permute, LayerNorm
+    x = F.conv2d(images, stem[0].weight, stem[0].bias, stride=stem[0].stride).permute(0, 2, 3, 1)
+    x = t.out("patch_embed", images, x)
+    x = t.out("patch_embed.norm", x, ln(x, stem[2]))
+    for s in range(len(m.features) // 2):  # stem, blocks 0, merge 1, blocks 1, ...
+        if s > 0:  # PatchMerging: x0, x1, x2, x3 -> LN -> reduction
+            pm = m.features[2 * s]
+            x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
+            x = t.out(f"layers.{s}.downsample.norm", x, ln(x, pm.norm))
+            x = F.linear(x, pm.reduction.weight)
+        for b, blk in enumerate(m.features[2 * s + 1]):
+            name = f"layers.{s}.blocks.{b}"
+            B, H, W, C = x.shape
+            z = t.out(name + ".norm1", x, ln(x, blk.norm1))
+            h = swin_attention(t, name + ".attn", blk, z).reshape(B, H * W, C)
+            x = block_tail(t, name, x.reshape(B, H * W, C), h, blk.norm2, blk.mlp[0], blk.mlp[3])
+            x = x.reshape(B, H, W, C)
+    x = t.out("norm", x, ln(x, m.norm)).mean((1, 2))
+    return F.linear(x, m.head.weight, m.head.bias)
+
+
+# ------------------------------------------------------------------ cases
+def run_case(out, name, model, forward, tuner, images, G, trainable):
+    """trainable: backbone parameters (timm name -> tensor) that train besides the tuner's."""
+    logits = forward(model, tuner, images)
+    with torch.no_grad():  # a tuner whose hooks never ran would leave the backbone's logits
+        moved = (logits - forward(model, Tuner(None), images)).abs().max().item()
+    assert name == "bitfit" or moved > 1e-2, f"{name}: the tuner does not change the logits"
+    for k, v in tuner.params.items():
+        out[f"{name}.param.{k}"] = v.detach().float()
+    wrt = {**tuner.params, **trainable}
+    grads = torch.autograd.grad((logits * G).sum(), list(wrt.values()))
+    out[f"{name}.logits"] = logits.detach().float()
+    for k, g in zip(wrt, grads):
+        out[f"{name}.grad.{k}"] = g.float()
+    print(f"  {name}: {len(tuner.params)} tuner tensors, |logits| max {logits.abs().max():.3g}, "
+          f"moved by the tuner {moved:.3g}")
+
+
+def backbone_leaves(model, to_names):
+    """timm name -> the model's own parameter (float64), now requiring grad."""
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return to_names(dict(model.named_parameters()))
+
+
+def common(model, family, img, gen, out):
+    """Loads backbones.py's random weights for `family` (the C++ test loads the same weights in
+    timm naming from <family>_timm.safetensors, so they are not stored twice); draws the images
+    and G."""
+    model.load_state_dict(st.load(os.path.join(OUT, family + "_torchvision.safetensors")))
+    model.eval()
+    model.double()
+    images = torch.randn((2, 3, img, img), generator=gen).float().double()
+    G = torch.randn((2, model_classes(model)), generator=gen).float().double()
+    out["images"], out["G"] = images.float(), G.float()
+    return images, G
+
+
+def model_classes(m):
+    return m.heads.head.out_features if hasattr(m, "heads") else m.head.out_features
+
+
+def vit_fixture():
+    gen = torch.Generator().manual_seed(21)
+    # ViTConfig "vit_test_tiny": 32 px, patch 8, 4 blocks, 4 heads, D 64, MLP 256; 10 classes
+    m = VisionTransformer(image_size=32, patch_size=8, num_layers=4, num_heads=4, hidden_dim=64,
+                          mlp_dim=256, num_classes=10)
+    out = {}
+    images, G = common(m, "vit_test_tiny", 32, gen, out)
+    with torch.no_grad():  # the hand-written forward is torchvision's
+        assert torch.allclose(vit_forward(m, Tuner(gen), images), m(images), rtol=1e-10, atol=1e-12)
+    params = backbone_leaves(m, to_timm)
+    head = {k: v for k, v in params.items() if k.startswith("head.")}
+    biases = {k: v for k, v in params.items() if k.endswith(".bias")}
+    blocks = [(f"blocks.{i}", 64) for i in range(4)]
+    D = 64
+    ssf_sites = [("patch_embed", D), ("norm", D)] + [
+        (f"{n}.{s}", c) for n, _ in blocks
+        for s, c in (("norm1", D), ("attn.qkv", 3 * D), ("attn.proj", D), ("norm2", D),
+                     ("mlp.fc1", 4 * D), ("mlp.fc2", D))]
+    cases = {
+        "lora_qkv": LoRA(gen, blocks, 4, ["qkv"]),
+        "lora_qv_alpha": LoRA(gen, blocks, 4, ["q", "v"], alpha=8.0),
+        "adapter": Adapter(gen, blocks, 4, "both"),
+        "adaptformer": AdaptFormer(gen, blocks, 4, 0.5),
+        "vpt_shallow": VPTViT(gen, 4, 3, D, deep=False),
+        "vpt_deep": VPTViT(gen, 4, 3, D, deep=True),
+        "prefix": Prefix(gen, blocks, 3),
+        "ssf": SSF(gen, ssf_sites),
+        "fact": FacT(gen, blocks, 4, 2.0),
+        "bitfit": Tuner(gen),
+    }
+    for name, t in cases.items():
+        run_case(out, name, m, vit_forward, t, images, G, {**head, **(biases if name == "bitfit" else {})})
+    st.save(os.path.join(OUT, "peft_vit.safetensors"), out)
+
+
+def swin_fixture():
+    gen = torch.Generator().manual_seed(23)
+    # SwinConfig "swin_test_tiny": 56 px, patch 4 -> 14x14 (windows of 7, shifted), merge to 7x7
+    m = SwinTransformer(patch_size=[4, 4], embed_dim=32, depths=[2, 2], num_heads=[2, 4],
+                        window_size=[7, 7], stochastic_depth_prob=0.0, num_classes=10)
+    out = {}
+    images, G = common(m, "swin_test_tiny", 56, gen, out)
+    with torch.no_grad():
+        assert torch.allclose(swin_forward(m, Tuner(gen), images), m(images), rtol=1e-10, atol=1e-12)
+    params = backbone_leaves(m, swin_to_timm)
+    head = {k: v for k, v in params.items() if k.startswith("head.")}
+    biases = {k: v for k, v in params.items() if k.endswith(".bias")}
+    blocks = [(f"layers.{s}.blocks.{b}", 32 << s) for s in range(2) for b in range(2)]
+    ssf_sites = [("patch_embed", 32), ("patch_embed.norm", 32), ("layers.1.downsample.norm", 128),
+                 ("norm", 64)] + [
+        (f"{n}.{s}", c * k) for n, c in blocks
+        for s, k in (("norm1", 1), ("attn.qkv", 3), ("attn.proj", 1), ("norm2", 1), ("mlp.fc1", 4),
+                     ("mlp.fc2", 1))]
+    cases = {
+        "lora_qkv": LoRA(gen, blocks, 4, ["qkv"]),
+        "lora_qv_alpha": LoRA(gen, blocks, 4, ["q", "v"], alpha=8.0),
+        "adapter": Adapter(gen, blocks, 4, "both"),
+        "adaptformer": AdaptFormer(gen, blocks, 4, 0.1),
+        "vpt_deep": VPTSwin(gen, blocks, 3),
+        "prefix": Prefix(gen, blocks, 3),
+        "ssf": SSF(gen, ssf_sites),
+        "fact": FacT(gen, blocks, 4, 2.0),
+        "bitfit": Tuner(gen),
+    }
+    for name, t in cases.items():
+        run_case(out, name, m, swin_forward, t, images, G, {**head, **(biases if name == "bitfit" else {})})
+    st.save(os.path.join(OUT, "peft_swin.safetensors"), out)
+
+
+def main():
+    torch.manual_seed(0)
+    os.makedirs(OUT, exist_ok=True)
+    print("peft_vit.safetensors (vit_test_tiny)")
+    vit_fixture()
+    print("peft_swin.safetensors (swin_test_tiny)")
+    swin_fixture()
+
+
+if __name__ == "__main__":
+    main()
