@@ -79,11 +79,14 @@ void CpuBackend::gemm(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64
     const scalar_t* B = static_cast<const scalar_t*>(b);
     scalar_t* C = static_cast<scalar_t*>(c);
     const int64_t work = m * n * k;
-    const bool parallel_batch = batch > 1 && work < (int64_t)128 * 128 * 128;
+    // Many small products (attention heads, windows): one thread per product — but only when
+    // the whole batch is worth a parallel region (starting one costs more than a tiny batch).
+    const bool parallel_batch = batch > 1 && work < (int64_t)128 * 128 * 128 &&
+                                batch * work > ((int64_t)1 << 18);
     // Eigen would split even a small product across threads (its task size is 50k
-    // multiply-adds), and the barrier then costs more than the math: small single GEMMs
-    // run on the calling thread only (omp_set_num_threads is a per-thread setting).
-    const bool small_single = batch == 1 && work < ((int64_t)1 << 22);
+    // multiply-adds), and the barrier then costs more than the math: small GEMMs outside a
+    // parallel batch run on the calling thread only (omp_set_num_threads is per thread).
+    const bool small_single = !parallel_batch && work < ((int64_t)1 << 22);
     SingleThreadScope single(small_single);
 #pragma omp parallel for if (parallel_batch) schedule(static)
     for (int64_t i = 0; i < batch; ++i)

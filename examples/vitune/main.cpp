@@ -13,6 +13,7 @@
 
 #include "examples/vitune/commands.h"
 #include "examples/vitune/config.h"
+#include "engine/runtime.h"
 
 namespace {
 
@@ -46,6 +47,7 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vt::prefer_passive_omp_wait(argv);  // see engine/runtime.h
   CLI::App app{"vitune: parameter-efficient fine-tuning of vision transformers", "vitune"};
   app.fallthrough();  // root options (--config, --print-config) also work after the subcommand
   app.require_subcommand(1);
