@@ -143,13 +143,13 @@ Tensor Block::forward(const Tensor& x) {
   // x = x + DropPath(A(Attn(LN1 x))) + Σ branches(x, LN1 x)
   Tensor z = norm1->forward(x);
   Tensor h = attn->forward(z);
-  for (auto& a : attn_adapters) h = a->forward(h);
+  for (auto& a : attn_adapters) h = a->forward(h, grid);
   Tensor out = add(x, vt::drop_path(h, drop_path_rate, training()));
   for (auto& b : attn_branches) out = add(out, b->forward(x, z, grid));
   // x = x + DropPath(A(MLP(LN2 x))) + Σ branches(x, LN2 x)
   Tensor z2 = norm2->forward(out);
   Tensor h2 = mlp->forward(z2);
-  for (auto& a : mlp_adapters) h2 = a->forward(h2);
+  for (auto& a : mlp_adapters) h2 = a->forward(h2, grid);
   Tensor out2 = add(out, vt::drop_path(h2, drop_path_rate, training()));
   for (auto& b : mlp_branches) out2 = add(out2, b->forward(out, z2, grid));
   for (auto& b : block_branches) out2 = add(out2, b->forward(x, x, grid));

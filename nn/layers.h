@@ -101,9 +101,9 @@ struct TokenGrid {
 struct BranchTuner : Module {
   virtual Tensor forward(const Tensor& x, const Tensor& z, const TokenGrid& grid) = 0;
 };
-// A tuner after a sub-block's output h (before the residual add): returns h'.
+// A tuner after a sub-block's output h (B, N, D) (before the residual add): returns h'.
 struct SequentialTuner : Module {
-  virtual Tensor forward(const Tensor& h) = 0;
+  virtual Tensor forward(const Tensor& h, const TokenGrid& grid) = 0;
 };
 
 // Pre-LN transformer block: x = x + Attn(LN1 x); x = x + MLP(LN2 x), with the tuner sites.

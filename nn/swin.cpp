@@ -197,13 +197,13 @@ Tensor SwinBlock::forward(const Tensor& x) {
   const Shape seq{B, H * W, C};
   Tensor xs = x.reshape(seq), z1 = z.reshape(seq);
   h = h.reshape(seq);
-  for (auto& ad : attn_adapters) h = ad->forward(h);
-  Tensor out = add(xs, vt::drop_path(h, drop_path_rate, training()));
   const TokenGrid grid{0, H, W};
+  for (auto& ad : attn_adapters) h = ad->forward(h, grid);
+  Tensor out = add(xs, vt::drop_path(h, drop_path_rate, training()));
   for (auto& br : attn_branches) out = add(out, br->forward(xs, z1, grid));
   Tensor z2 = norm2->forward(out);
   Tensor h2 = mlp->forward(z2);
-  for (auto& ad : mlp_adapters) h2 = ad->forward(h2);
+  for (auto& ad : mlp_adapters) h2 = ad->forward(h2, grid);
   Tensor out2 = add(out, vt::drop_path(h2, drop_path_rate, training()));
   for (auto& br : mlp_branches) out2 = add(out2, br->forward(out, z2, grid));
   for (auto& br : block_branches) out2 = add(out2, br->forward(xs, xs, grid));

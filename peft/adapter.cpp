@@ -24,7 +24,7 @@ struct SequentialAdapter : nn::SequentialTuner {
     init::normal_(net->up->bias, 0.0, 1e-6);
   }
   // h: (B, N, D) -> h + up(QuickGELU(down h))
-  Tensor forward(const Tensor& h) override {
+  Tensor forward(const Tensor& h, const nn::TokenGrid&) override {
     return add(h, net->up->forward(quick_gelu(net->down->forward(h))));
   }
 };

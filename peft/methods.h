@@ -17,5 +17,6 @@ Method ssf_method();            // ssf.cpp
 Method fact_method();           // fact.cpp
 Method convpass_method();       // convpass.cpp
 Method utuning_method();        // utuning.cpp
+Method iconformer_method();     // iconformer.cpp
 
 }  // namespace vt::peft

@@ -69,6 +69,28 @@ TEST_CASE("peft: ViT-B/16 parameter counts equal METHODS.md", "[peft][counts]") 
   CHECK(backbone_trainable("utuning") == 359520);  // our documented default, "about 0.36 M"
 }
 
+TEST_CASE("peft: iConFormer tunes 1.6-2.8 % of ViT-B/16 and Swin-B", "[peft][counts]") {
+  ViTConfig vc = ViTConfig::named("vit_base_patch16_224");
+  vc.num_classes = 0;
+  VisionTransformer vit(vc);
+  peft::apply_method(vit, {"iconformer", json::object()});
+  const ParamReport rv = vit.param_report();
+  const double vit_share = 100.0 * rv.trainable_backbone / (rv.total - rv.trainable_backbone);
+  SwinConfig sc = SwinConfig::named("swin_base_patch4_window7_224");
+  sc.num_classes = 0;
+  SwinTransformer swin(sc);
+  peft::apply_method(swin, {"iconformer", json::object()});
+  const ParamReport rs = swin.param_report();
+  const double swin_share = 100.0 * rs.trainable_backbone / (rs.total - rs.trainable_backbone);
+  INFO("ViT-B " << vit_share << " %, Swin-B " << swin_share << " %");
+  // per adapter: (C·d + d) + (d·d·k² + d·k²) + (d·C + C); two per block
+  CHECK(rv.trainable_backbone == 24 * (768 * 32 + 32 + 32 * 288 + 288 + 32 * 768 + 768));
+  CHECK(vit_share >= 1.6);
+  CHECK(vit_share <= 2.8);
+  CHECK(swin_share >= 1.6);
+  CHECK(swin_share <= 2.8);
+}
+
 TEST_CASE("peft: U-Tuning's parallel prefix equals prefix tuning", "[peft][utuning]") {
   // (1−λ)·Attn(Q,K,V) + λ·Attn(Q,K_pre,V_pre) with λ the prefix's softmax share is the same
   // function as attention over [K_pre; K], [V_pre; V]: same logits, same gradients.

@@ -111,6 +111,8 @@ TEST_CASE("peft gradients: ViT tuners (f64 finite differences)", "[peft][grad]")
                        {"bitfit", json::object()},
                        {"convpass", {{"bottleneck", 2}, {"scale", 1.0}}},
                        {"utuning", {{"prefix_length", 2}, {"bottleneck", 2}}},
+                       {"utuning", {{"tuners", "prompt@attn,adapter@block,adapter@attn"}, {"prefix_length", 2}, {"bottleneck", 2}}},
+                       {"iconformer", {{"bottleneck", 2}}},
                    });
 }
 
@@ -127,5 +129,6 @@ TEST_CASE("peft gradients: Swin tuners (f64 finite differences)", "[peft][grad]"
                         {"bitfit", json::object()},
                         {"convpass", {{"bottleneck", 2}, {"scale", 1.0}}},
                         {"utuning", {{"prefix_length", 2}, {"bottleneck", 2}}},
+                        {"iconformer", {{"bottleneck", 2}}},
                     });
 }

@@ -50,7 +50,7 @@ struct ProbeBranch : BranchTuner {
   }
 };
 struct ZeroAdapter : SequentialTuner {  // silences the sub-block it follows
-  Tensor forward(const Tensor& h) override { return mul(h, 0.0); }
+  Tensor forward(const Tensor& h, const TokenGrid&) override { return mul(h, 0.0); }
 };
 }  // namespace
 

@@ -3,91 +3,9 @@
 // Each test runs the program (path VITUNE_EXE, set by meson) through the shell with stdout and
 // stderr sent to files in a fresh temporary directory, then reads the exit code, the messages
 // and any .safetensors it wrote. Exit codes: 0 ok, 1 runtime error, 2 usage error.
-#include <sys/wait.h>
-#include <unistd.h>
+#include "tests/cli/cli_sandbox.h"
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
-
-#include "engine/io/safetensors.h"
-#include "tests/helpers.h"
-
-using namespace vt;
-using vt::test::require_close;
-namespace fs = std::filesystem;
-
-namespace {
-
-std::string fixture(const std::string& f) { return std::string(VT_FIXTURE_DIR) + "/" + f; }
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
-}
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-// A temporary directory for one test, removed afterwards, and a way to run vitune in it.
-struct Sandbox {
-  fs::path dir;
-  Sandbox() {
-    std::string tmpl = (fs::temp_directory_path() / "vitune-cli-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    dir = tmpl;
-  }
-  ~Sandbox() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string path(const std::string& name) const { return (dir / name).string(); }
-
-  // Runs `vitune args...`; every argument is single-quoted for the shell.
-  Result run(const std::vector<std::string>& args) const {
-    std::string cmd = "'" + std::string(VITUNE_EXE) + "'";
-    for (const auto& a : args) {
-      REQUIRE(a.find('\'') == std::string::npos);
-      cmd += " '" + a + "'";
-    }
-    cmd += " >'" + path("stdout.txt") + "' 2>'" + path("stderr.txt") + "'";
-    const int status = std::system(cmd.c_str());
-    REQUIRE(WIFEXITED(status));
-    Result r{WEXITSTATUS(status), read_text(path("stdout.txt")), read_text(path("stderr.txt"))};
-    UNSCOPED_INFO("vitune exit code " << r.code << "\nstdout: " << r.out << "\nstderr: " << r.err);
-    return r;
-  }
-
-  // `vitune forward` on the vit_test_tiny fixtures, with extra arguments.
-  Result forward(const std::string& checkpoint, const std::string& input, const std::string& output,
-                 std::vector<std::string> extra = {}) const {
-    std::vector<std::string> args = {"forward", "--model", "vit_test_tiny", "--checkpoint",
-                                     checkpoint, "--input", input, "--output", output};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return run(args);
-  }
-
-  void write(const std::string& name, const std::string& text) const {
-    std::ofstream(path(name)) << text;
-  }
-};
-
-// A runtime error: exit code 1 and exactly one line "vitune: error: ..." on stderr.
-void require_runtime_error(const Result& r) {
-  REQUIRE(r.code == 1);
-  REQUIRE(r.err.rfind("vitune: error: ", 0) == 0);
-  REQUIRE(r.err.find('\n') == r.err.size() - 1);
-}
-
-const std::string kIO = fixture("vit_test_tiny_io.safetensors");
-
-}  // namespace
+using namespace cli_test;
 
 TEST_CASE("forward reproduces the reference logits from both checkpoint namings", "[cli]") {
   Sandbox box;

@@ -1,0 +1,121 @@
+// test_cli_train.cpp — finetune, eval and merge run as a user would: a tiny ViT (the
+// vit_test_tiny fixture as "pretrained" weights) adapted to a generated 4-class IDX data set.
+#include "tests/cli/cli_sandbox.h"
+
+using namespace cli_test;
+
+namespace {
+
+std::string be32(uint32_t v) { return std::string{(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v}; }
+
+// DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte: 28×28 noisy images whose class (0..3)
+// is the brightness of the left half.
+void write_toy_idx(const Sandbox& box, const std::string& pre, int n) {
+  std::string img = be32(0x803) + be32(n) + be32(28) + be32(28), lab = be32(0x801) + be32(n);
+  uint32_t s = 12345u + n;
+  for (int i = 0; i < n; ++i) {
+    const int c = i % 4;
+    for (int k = 0; k < 28 * 28; ++k) {
+      s = s * 1664525u + 1013904223u;
+      const int noise = (int)(s >> 26);  // 0..63
+      img += (char)(k % 28 < 14 ? 40 + 60 * c + noise : noise);
+    }
+    lab += (char)c;
+  }
+  std::ofstream(box.path(pre + "-images-idx3-ubyte"), std::ios::binary) << img;
+  std::ofstream(box.path(pre + "-labels-idx1-ubyte"), std::ios::binary) << lab;
+}
+
+nlohmann::json last_json_line(const std::string& out) {
+  auto end = out.find_last_not_of('\n');
+  auto start = out.rfind('\n', end);
+  return nlohmann::json::parse(out.substr(start == std::string::npos ? 0 : start + 1));
+}
+
+}  // namespace
+
+TEST_CASE("finetune, eval and merge on a tiny model", "[cli][train]") {
+  Sandbox box;
+  write_toy_idx(box, "train", 96);
+  write_toy_idx(box, "t10k", 40);
+  const std::string data = "fashion-mnist:" + box.dir.string(), weights = fixture("vit_test_tiny_timm.safetensors");
+  const std::string out = box.path("run");
+  Result r = box.run({"finetune", "--model", "vit_test_tiny", "--weights", weights, "--data", data,
+                      "--method", "lora", "--method-opt", "r=4", "--epochs", "3", "--batch", "16",
+                      "--lr", "5e-3", "--normalize", "none", "--out", out, "--progress", "none"});
+  REQUIRE(r.code == 0);
+  nlohmann::json s = last_json_line(r.out);
+  CHECK(s.at("method") == "lora");
+  CHECK(s.at("options").at("r") == 4);
+  CHECK(s.at("trainable_params") > 0);
+  for (const char* f : {"best/adapter_config.json", "best/adapter_model.safetensors", "last/trainer_state.safetensors",
+                        "metrics.jsonl", "curve.svg", "summary.json"})
+    CHECK(fs::exists(out + "/" + f));
+
+  // eval: the best adapter on the same backbone gives the best epoch's accuracy.
+  r = box.run({"eval", "--model", "vit_test_tiny", "--weights", weights, "--adapter", out + "/best",
+               "--data", data, "--normalize", "none", "--progress", "none"});
+  REQUIRE(r.code == 0);
+  nlohmann::json e = last_json_line(r.out);
+  CHECK(e.at("images") == 40);
+  CHECK(e.at("top1").get<double>() == Approx(s.at("best_top1").get<double>()));
+
+  // merge: LoRA folded into the weights evaluates the same, without the adapter.
+  r = box.run({"merge", "--model", "vit_test_tiny", "--weights", weights, "--adapter", out + "/best",
+               "--output", box.path("merged.safetensors")});
+  REQUIRE(r.code == 0);
+  r = box.run({"eval", "--model", "vit_test_tiny", "--weights", box.path("merged.safetensors"),
+               "--num-classes", "4", "--data", data, "--normalize", "none", "--progress", "none"});
+  REQUIRE(r.code == 0);
+  CHECK(last_json_line(r.out).at("top1").get<double>() == Approx(e.at("top1").get<double>()));
+
+  // resume: a finished run resumes to the same end (nothing left to train).
+  r = box.run({"finetune", "--model", "vit_test_tiny", "--weights", weights, "--data", data,
+               "--method", "lora", "--method-opt", "r=4", "--epochs", "3", "--batch", "16",
+               "--lr", "5e-3", "--normalize", "none", "--out", out, "--progress", "none", "--resume"});
+  REQUIRE(r.code == 0);
+  REQUIRE_THAT(r.err, Catch::Contains("resuming after epoch 3"));
+}
+
+TEST_CASE("finetune, eval and merge refuse bad input by name", "[cli][train]") {
+  Sandbox box;
+  write_toy_idx(box, "train", 8);
+  write_toy_idx(box, "t10k", 8);
+  const std::string data = "fashion-mnist:" + box.dir.string(), weights = fixture("vit_test_tiny_timm.safetensors");
+  const std::vector<std::string> base{"finetune", "--model", "vit_test_tiny", "--weights", weights,
+                                      "--out", box.path("o"), "--progress", "none"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return box.run(a);
+  };
+  Result r = with({"--data", "mnist:" + box.dir.string()});
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("unknown kind 'mnist'"));
+  r = with({"--data", data, "--method", "lorra"});
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("unknown PEFT method 'lorra'"));
+  r = with({"--data", data, "--epoch", "3"});  // a typo of --epochs
+  REQUIRE(r.code == 2);
+  REQUIRE_THAT(r.err, Catch::Contains("--epoch"));
+  r = with({"--data", data, "--num-classes", "7"});  // contradicts the data's 4 classes
+  REQUIRE(r.code == 2);
+  REQUIRE_THAT(r.err, Catch::Contains("contradicts"));
+  r = with({"--data", data, "--resume"});  // nothing to resume (after the run's banner line)
+  REQUIRE(r.code == 1);
+  REQUIRE_THAT(r.err, Catch::Contains("no checkpoint"));
+  {  // a truncated data file names the file
+    std::ofstream(box.path("t10k-labels-idx1-ubyte"), std::ios::binary) << be32(0x801) << be32(8) << "abc";
+    r = with({"--data", data});
+    require_runtime_error(r);
+    REQUIRE_THAT(r.err, Catch::Contains("t10k-labels-idx1-ubyte"));
+    write_toy_idx(box, "t10k", 8);
+  }
+  // merge refuses a method that cannot fold into the weights.
+  r = with({"--data", data, "--method", "adaptformer", "--epochs", "1"});
+  REQUIRE(r.code == 0);
+  r = box.run({"merge", "--model", "vit_test_tiny", "--weights", weights, "--adapter", box.path("o/best"),
+               "--output", box.path("m.safetensors")});
+  require_runtime_error(r);
+  REQUIRE_THAT(r.err, Catch::Contains("adaptformer cannot be merged"));
+}
