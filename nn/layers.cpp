@@ -146,9 +146,27 @@ Tensor Block::forward(const Tensor& x) {
   for (auto& a : attn_adapters) h = a->forward(h, grid);
   Tensor out = add(x, vt::drop_path(h, drop_path_rate, training()));
   for (auto& b : attn_branches) out = add(out, b->forward(x, z, grid));
-  // x = x + DropPath(A(MLP(LN2 x))) + Σ branches(x, LN2 x)
-  Tensor z2 = norm2->forward(out);
-  Tensor h2 = mlp->forward(z2);
+  // x = x + DropPath(A(m ⊙ MLP(LN2 x))) + Σ branches(x, LN2 x)
+  Tensor m = mlp_dispatcher ? mlp_dispatcher->mask(out, grid) : Tensor();
+  Tensor z2, h2;
+  if (m.defined() && !training() && mlp_dispatcher->sparse) {
+    // Only the kept tokens go through LN2 + MLP: (B·N, D) -> gather K rows -> scatter back.
+    const int64_t B = out.size(0), N = out.size(1), D = out.size(2);
+    std::vector<double> mv = m.to_vector();
+    std::vector<int64_t> keep;
+    for (int64_t i = 0; i < B * N; ++i)
+      if (mv[i] > 0.5) keep.push_back(i);
+    if (keep.empty()) keep.push_back(0);  // K = 0 rows: keep one, its output is masked below
+    Tensor idx = Tensor::from_vector(keep, {(int64_t)keep.size()}).to(out.device());
+    Tensor rows = index_select(out.reshape({B * N, D}), 0, idx);              // (K, D)
+    Tensor y = mlp->forward(norm2->forward(rows));                             // (K, D)
+    h2 = index_add(Tensor::zeros({B * N, D}, out.dtype(), out.device()), 0, idx, y).reshape({B, N, D});
+    if (mv[keep[0]] < 0.5) h2 = mul(h2, m);
+  } else {
+    z2 = norm2->forward(out);  // (with a dispatcher, sparse mode gives branches no z2)
+    h2 = mlp->forward(z2);
+    if (m.defined()) h2 = mul(h2, m);
+  }
   for (auto& a : mlp_adapters) h2 = a->forward(h2, grid);
   Tensor out2 = add(out, vt::drop_path(h2, drop_path_rate, training()));
   for (auto& b : mlp_branches) out2 = add(out2, b->forward(out, z2, grid));

@@ -106,6 +106,15 @@ struct SequentialTuner : Module {
   virtual Tensor forward(const Tensor& h, const TokenGrid& grid) = 0;
 };
 
+// A per-token gate on a block's MLP (DyT's token dispatcher). mask() sees the MLP's residual
+// input x (B, N, D) and returns (B, N, 1) of 0/1 (in training it may carry a straight-through
+// gradient), or an undefined tensor for "every token". In eval mode with `sparse` set, the
+// block then runs LN2 + MLP only on the kept tokens (gather, compute, scatter back).
+struct TokenDispatcher : Module {
+  bool sparse = true;
+  virtual Tensor mask(const Tensor& x, const TokenGrid& grid) = 0;
+};
+
 // Pre-LN transformer block: x = x + Attn(LN1 x); x = x + MLP(LN2 x), with the tuner sites.
 struct Block : Module {
   std::shared_ptr<LayerNorm> norm1, norm2;
@@ -116,6 +125,7 @@ struct Block : Module {
   std::vector<std::shared_ptr<BranchTuner>> attn_branches, mlp_branches;
   std::vector<std::shared_ptr<SequentialTuner>> attn_adapters, mlp_adapters;
   std::vector<std::shared_ptr<BranchTuner>> block_branches;  // beside the whole block: (x, x)
+  std::shared_ptr<TokenDispatcher> mlp_dispatcher;            // optional: x + m ⊙ MLP(LN2 x)
   Block(int64_t dim, int64_t heads, double mlp_ratio = 4.0, double eps = 1e-6);
   Tensor forward(const Tensor& x);  // (B, N, D) -> (B, N, D)
   void add_branch(bool attn_site, const std::string& name, std::shared_ptr<BranchTuner> t);

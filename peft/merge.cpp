@@ -18,7 +18,7 @@ nn::StateDict merged_state_dict(nn::Module& model) {
     const bool is_tuner = dynamic_cast<nn::OutputTuner*>(m) || dynamic_cast<nn::BranchTuner*>(m) ||
                           dynamic_cast<nn::SequentialTuner*>(m) ||
                           dynamic_cast<nn::PrefixProvider*>(m) || dynamic_cast<nn::TokenTuner*>(m) ||
-                          dynamic_cast<nn::HeadTuner*>(m);
+                          dynamic_cast<nn::HeadTuner*>(m) || dynamic_cast<nn::TokenDispatcher*>(m);
     if (!is_tuner) continue;
     bool inside = false;  // a tuner's own sub-modules are handled by the tuner
     for (auto& p : tuner_prefixes) inside |= name.rfind(p, 0) == 0;

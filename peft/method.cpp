@@ -20,7 +20,7 @@ const std::vector<Method>& methods() {
       linear_probe_method(), full_finetune_method(), bitfit_method(), vpt_method(),
       adapter_method(),      adaptformer_method(),   lora_method(),   prefix_method(),
       ssf_method(),          fact_method(),          convpass_method(),
-      utuning_method(),      iconformer_method(),
+      utuning_method(),      iconformer_method(),     dyt_method(),
   };
   return all;
 }

@@ -18,5 +18,6 @@ Method fact_method();           // fact.cpp
 Method convpass_method();       // convpass.cpp
 Method utuning_method();        // utuning.cpp
 Method iconformer_method();     // iconformer.cpp
+Method dyt_method();            // dyt.cpp
 
 }  // namespace vt::peft

@@ -10,6 +10,7 @@
 #include "nn/swin.h"
 #include "nn/vit.h"
 #include "peft/adapter_file.h"
+#include "peft/dyt.h"
 #include "peft/merge.h"
 #include "peft/method.h"
 #include "tests/helpers.h"
@@ -172,6 +173,10 @@ TEST_CASE("peft: every method runs on ViT and Swin, and only tuners and head get
       else m = std::make_unique<SwinTransformer>(SwinConfig::named("swin_test_micro"));
       json opts = json::object();
       if (meth.name == "vpt" && family == "swin") opts["deep"] = true;
+      if (meth.name == "dyt" && family == "swin") {  // token dispatch is ViT-only for now
+        CHECK_THROWS_WITH(peft::apply_method(*m, {meth.name, opts}), Catch::Contains("ViT blocks only"));
+        continue;
+      }
       peft::apply_method(*m, {meth.name, opts});
       randomise_trainable(*m, 7);
       m->eval();
@@ -185,6 +190,7 @@ TEST_CASE("peft: every method runs on ViT and Swin, and only tuners and head get
       int64_t with_grad = 0;
       for (auto& [n, t] : m->named_parameters()) {
         INFO(n);
+        if (n.find(".dispatcher.") != std::string::npos) continue;  // DyT's gate learns in train mode only
         CHECK(t.grad().defined() == t.requires_grad());
         with_grad += t.grad().defined();
       }
@@ -284,4 +290,58 @@ TEST_CASE("peft: LoRA and SSF merge into the frozen weights", "[peft][merge]") {
   peft::apply_method(m, {"adaptformer", {}});
   CHECK_THROWS_WITH(peft::merged_state_dict(m), Catch::Contains("blocks.0.adaptformer") &&
                                                      Catch::Contains("cannot be merged"));
+}
+
+TEST_CASE("peft: DyT counts, compute skipping and its loss", "[peft][dyt]") {
+  auto dispatcher_params = [](Module& m) {
+    int64_t n = 0;
+    for (auto& [k, t] : m.named_parameters())
+      if (k.find(".dispatcher.") != std::string::npos) n += t.numel();
+    return n;
+  };
+  {
+    ViTConfig c = ViTConfig::named("vit_base_patch16_224");
+    c.num_classes = 0;
+    VisionTransformer m(c);
+    peft::apply_method(m, {"dyt", {{"bottleneck", 8}}});
+    CHECK(dispatcher_params(m) == 9228);
+    CHECK(m.param_report().trainable_backbone - dispatcher_params(m) == 156768);
+  }
+  {
+    ViTConfig c = ViTConfig::named("vit_base_patch16_224");
+    c.num_classes = 0;
+    VisionTransformer m(c);
+    peft::apply_method(m, {"dyt", {{"bottleneck", 64}, {"experts", 4}}});
+    CHECK(m.param_report().trainable_backbone - dispatcher_params(m) == 4795440);  // ≈ 4.80 M
+  }
+  // Inference: the sparse path (gather kept tokens, LN2 + MLP, scatter) equals the masked
+  // dense computation, and really skips tokens.
+  for (int64_t experts : {1, 3}) {
+    INFO("experts " << experts);
+    VisionTransformer m(ViTConfig::named("vit_test_tiny"));
+    peft::apply_method(m, {"dyt", {{"bottleneck", 4}, {"experts", experts}}});
+    randomise_trainable(m, 3);
+    m.eval();
+    Tensor x = rand_tensor({3, 3, 32, 32}, 8, DType::F32);
+    peft::dyt_reset_stats(m);
+    Tensor sparse = m.forward(x);
+    const double rate = peft::dyt_stats(m).mlp_token_rate;
+    CHECK(rate > 0.05);
+    CHECK(rate < 0.95);
+    for (auto& b : m.blocks) b->mlp_dispatcher->sparse = false;
+    require_close(m.forward(x), sparse, 1e-5, 1e-6, "sparse vs masked dense");
+  }
+  // Training: the loss reaches the dispatcher's gate through the straight-through estimator.
+  VisionTransformer m(ViTConfig::named("vit_test_tiny"));
+  peft::apply_method(m, {"dyt", {{"bottleneck", 4}}});
+  randomise_trainable(m, 4);
+  m.train();
+  Tensor x = rand_tensor({4, 3, 32, 32}, 9, DType::F32);
+  Tensor y = Tensor::from_vector(std::vector<int64_t>{0, 1, 2, 3}, {4});
+  Tensor loss = peft::dyt_loss(m, [&](const Tensor& t) { return m.forward(t); }, x, y, 0.5);
+  loss.backward();
+  double g = 0;
+  for (auto& [k, t] : m.named_parameters())
+    if (k.find("dispatcher.gate.weight") != std::string::npos) g += sum(abs(t.grad())).item();
+  CHECK(g > 0);
 }

@@ -6,6 +6,8 @@
 #include <cstdio>
 
 #include "examples/vitune/run_setup.h"
+#include "nn/vit.h"
+#include "peft/dyt.h"
 
 namespace vitune {
 
@@ -33,10 +35,25 @@ void run_eval(const EvalOptions& o) {
   const int64_t size = o.data.img_size > 0 ? o.data.img_size : model_img_size(*model);
   auto loader = o.data.loader(eval, false, size);
   vt::tasks::Classifier clf = as_classifier(*model, info);
+  vt::peft::dyt_reset_stats(model->module());
   vt::tasks::EvalResult r = vt::tasks::evaluate(clf, *loader, o.progress);
   nlohmann::json j = {{"model", model->name()}, {"adapter", o.adapter}, {"data", eval->describe()},
                       {"images", r.images}, {"top1", r.top1}, {"top5", r.top5}, {"loss", r.loss},
-                      {"seconds", r.seconds}};
+                      {"seconds", r.seconds}, {"img_per_s", r.seconds > 0 ? r.images / r.seconds : 0.0}};
+  if (info.tuner.method == "dyt") {  // the share of patch tokens the MLPs actually processed
+    const double rate = vt::peft::dyt_stats(model->module()).mlp_token_rate;
+    j["dyt_mlp_token_rate"] = rate;
+    if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&model->module())) {
+      // multiply-adds per image (fvcore's convention): attention part for all tokens, MLP
+      // part for CLS + the kept share of patch tokens
+      const double D = v->cfg.dim, H = D * v->cfg.mlp_ratio, G = (double)size / v->cfg.patch;
+      const double N = 1 + G * G, P = G * G;
+      const double attn = N * 4 * D * D + 2 * N * N * D, mlp = 2 * D * H;
+      const double dense = v->cfg.depth * (attn + N * mlp), dyn = v->cfg.depth * (attn + (1 + rate * P) * mlp);
+      j["dyt_gmacs_per_image"] = dyn / 1e9;
+      j["dense_gmacs_per_image"] = dense / 1e9;
+    }
+  }
   std::printf("%s\n", j.dump().c_str());
 }
 

@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "examples/vitune/run_setup.h"
+#include "peft/dyt.h"
 
 namespace vitune {
 
@@ -43,6 +44,13 @@ void run_finetune(FinetuneOptions& o) {
   auto eval_loader = o.data.loader(eval, false, size);
   vt::peft::AdapterInfo info{tuner, model->name(), classes};
   vt::tasks::Classifier clf = as_classifier(*model, info);
+  if (tuner.method == "dyt") {  // DyT trains with its own loss (peft/dyt.h)
+    const double rate = tuner.options.at("rate").get<double>();
+    Backbone* b = model.get();
+    clf.loss = [b, fwd = clf.forward, rate](const vt::Tensor& x, const vt::Tensor& y) {
+      return vt::peft::dyt_loss(b->module(), fwd, x, y, rate);
+    };
+  }
   if (o.train.label == "train") o.train.label = tuner.method;
   std::fprintf(stderr, "finetune: %s with %s on %s (%lld images, %lld classes); eval on %lld images\n",
                model->name().c_str(), tuner.to_json().dump().c_str(), train->describe().c_str(),

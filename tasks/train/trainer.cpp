@@ -230,7 +230,8 @@ TrainSummary train_classifier(Classifier& m, data::DataLoader& train, data::Data
       const int64_t it = epoch * per_epoch + i;
       sched.apply(opt, it);
       opt.zero_grad();
-      Tensor loss = cross_entropy(m.forward(b.images), b.labels, o.label_smoothing);
+      Tensor loss = m.loss ? m.loss(b.images, b.labels)
+                           : cross_entropy(m.forward(b.images), b.labels, o.label_smoothing);
       loss.backward();
       if (o.clip_grad > 0) clip_grad_norm(trainable, o.clip_grad);
       opt.step();

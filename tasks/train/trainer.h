@@ -47,6 +47,10 @@ struct Classifier {
   nn::Module* module = nullptr;
   std::function<Tensor(const Tensor&)> forward;        // (B, C, H, W) -> (B, classes)
   std::function<void(const std::string& dir)> save;    // writes an adapter directory
+  // Optional training loss (images, labels) -> scalar, for methods whose loss is not plain
+  // cross-entropy of one forward (DyT: two passes + distillation + rate). Label smoothing
+  // applies to the default loss only.
+  std::function<Tensor(const Tensor&, const Tensor&)> loss;
 };
 
 struct EvalResult {

@@ -75,6 +75,19 @@ TEST_CASE("finetune, eval and merge on a tiny model", "[cli][train]") {
                "--lr", "5e-3", "--normalize", "none", "--out", out, "--progress", "none", "--resume"});
   REQUIRE(r.code == 0);
   REQUIRE_THAT(r.err, Catch::Contains("resuming after epoch 3"));
+
+  // DyT trains with its own loss and reports the MLP token rate and the MACs it implies.
+  r = box.run({"finetune", "--model", "vit_test_tiny", "--weights", weights, "--data", data, "--method", "dyt",
+               "--method-opt", "bottleneck=4", "--epochs", "1", "--batch", "16", "--normalize", "none",
+               "--out", box.path("dyt"), "--progress", "none"});
+  REQUIRE(r.code == 0);
+  r = box.run({"eval", "--model", "vit_test_tiny", "--weights", weights, "--adapter", box.path("dyt/best"),
+               "--data", data, "--normalize", "none", "--progress", "none"});
+  REQUIRE(r.code == 0);
+  nlohmann::json d = last_json_line(r.out);
+  CHECK(d.at("dyt_mlp_token_rate").get<double>() >= 0.0);
+  CHECK(d.at("dyt_mlp_token_rate").get<double>() <= 1.0);
+  CHECK(d.at("dyt_gmacs_per_image").get<double>() <= d.at("dense_gmacs_per_image").get<double>());
 }
 
 TEST_CASE("finetune, eval and merge refuse bad input by name", "[cli][train]") {
