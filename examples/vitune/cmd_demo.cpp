@@ -21,6 +21,7 @@
 #include "nn/vit.h"
 #include "tasks/data/readers.h"
 #include "tasks/data/transforms.h"
+#include "peft/dyt.h"
 #include "tasks/train/plot.h"
 
 namespace vitune {
@@ -32,8 +33,8 @@ using json = nlohmann::json;
 
 struct DemoOptions {
   std::string data_dir = "/usr/share/datasets/fashion-mnist", out = "vitune-demo";
-  std::vector<std::string> methods{"linear", "full", "bitfit", "lora", "adaptformer", "vpt", "ssf"};
-  int64_t pretrain_epochs = 3, epochs = 20, train_images = 1000, workers = 1;
+  std::vector<std::string> methods{"linear", "full", "lora", "adaptformer", "convpass", "ssf"};
+  int64_t pretrain_epochs = 3, epochs = 15, train_images = 1000, workers = 1;
   std::string progress = "auto";
   bool fresh = false;
 };
@@ -107,12 +108,18 @@ Row adapt(const DemoOptions& o, const std::string& method, const std::string& ck
   vt::nn::LoadOptions lo;
   lo.drop_head = true;  // a new label set: a fresh zero head
   vt::nn::load_vit_checkpoint(model, ckpt, lo);
-  vt::peft::TunerConfig tuner = vt::peft::apply_method(model, {method, json::object()});
+  json opts = json::object();
+  if (method == "convpass") opts["scale"] = 1.0;  // s from the paper's grid, for this small model
+  vt::peft::TunerConfig tuner = vt::peft::apply_method(model, {method, opts});
   vt::tasks::Classifier clf;
   clf.module = &model;
   clf.forward = [&](const vt::Tensor& x) { return model.forward(x); };
   vt::peft::AdapterInfo info{tuner, "vit_demo", 5};
   clf.save = [&](const std::string& dir) { vt::peft::save_adapter(dir, model, info); };
+  if (method == "dyt")  // DyT's own loss: two passes, distillation, rate (peft/dyt.h)
+    clf.loss = [&](const vt::Tensor& x, const vt::Tensor& y) {
+      return vt::peft::dyt_loss(model, clf.forward, x, y, tuner.options.at("rate").get<double>());
+    };
   vt::tasks::TrainOptions t;
   t.epochs = o.epochs, t.warmup_epochs = 2, t.eval_every = 5;
   t.lr = method == "full" ? 5e-4 : method == "linear" ? 1e-2 : 5e-3;
