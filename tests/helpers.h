@@ -47,4 +47,16 @@ void torch_case(const Fixture& fx, const std::string& name,
                 const std::function<Tensor(Inputs&)>& fn, double rtol = 1e-5,
                 double atol = 1e-6);
 
+// Runs f, requires it to throw vt::Error, and returns the message (for message checks).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  FAIL("expected a vt::Error");
+  return "";
+}
+
 }  // namespace vt::test

@@ -15,6 +15,7 @@
 
 using namespace vt;
 using namespace vt::data;
+using vt::test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -76,17 +77,6 @@ std::string idx_labels(const std::vector<uint8_t>& labels) {
   return s;
 }
 
-// Runs f, requires it to throw vt::Error, and returns the message.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  FAIL("expected a vt::Error");
-  return "";
-}
 
 void require_pixels(const Example& e, int64_t record, const Shape& shape) {
   REQUIRE(e.image.dtype() == DType::F32);

@@ -12,16 +12,6 @@ using namespace vt::data;
 using namespace vt::test;
 
 namespace {
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  FAIL("expected a vt::Error");
-  return "";
-}
 const std::vector<double> kMean{0.485, 0.456, 0.406}, kStd{0.229, 0.224, 0.225};
 }  // namespace
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# compare.sh — vitune bench and its PyTorch twin (bench/torch_peft_step.py), alternately, in one
+# go, then the ratios (vitune / PyTorch images/s, and PyTorch / vitune peak RSS).
+# Usage: bench/compare.sh [BUILD_DIR] [MODEL] [BATCH] [THREADS] [ROUNDS]
+# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the PyTorch runs only (its best kernels).
+set -euo pipefail
+build=${1:-build} model=${2:-vit_small_patch16_224} batch=${3:-8} threads=${4:-2} rounds=${5:-2}
+here=$(cd "$(dirname "$0")" && pwd)
+for mode_method in train:lora train:adaptformer train:linear infer:linear; do
+  mode=${mode_method%%:*} method=${mode_method##*:}
+  for r in $(seq "$rounds"); do
+    v=$("$build/examples/vitune" bench --model "$model" --method "$method" --batch "$batch" \
+        --steps 5 --threads "$threads" --mode "$mode")
+    t=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 "$here/torch_peft_step.py" \
+        --model "$model" --method "$method" --batch "$batch" --steps 5 --threads "$threads" --mode "$mode")
+    /usr/bin/python3 - "$v" "$t" <<'PY'
+import json, sys
+v, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"{v['mode']:5} {v['method']:12} vitune {v['img_per_s']:7.2f} img/s {v['peak_rss_mb']:7.0f} MB | "
+      f"torch {t['img_per_s']:7.2f} img/s {t['peak_rss_mb']:7.0f} MB | speed x{v['img_per_s']/t['img_per_s']:.2f}, "
+      f"RSS x{v['peak_rss_mb']/t['peak_rss_mb']:.2f}")
+PY
+  done
+done

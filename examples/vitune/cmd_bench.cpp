@@ -1,0 +1,125 @@
+// cmd_bench.cpp — `vitune bench`: speed and memory of one training (or inference) step.
+//
+//   vitune bench --model vit_small_patch16_224 --method lora --batch 8 --steps 10 [--threads 2]
+//                [--mode train|infer]
+//
+// Prints one JSON line: the median step time over --steps steps after 2 warm-up steps,
+// images/s, peak RSS, the model's forward FLOPs per image (counted from the config: every GEMM
+// of a ViT block plus attention, 2 FLOPs per multiply-add), the achieved forward-equivalent
+// GFLOP/s, Eigen's own GEMM GFLOP/s on a 1024³ product measured in the same run (the ceiling to
+// compare with), and the trainable parameter count. Random images and labels: no data needed.
+// bench/compare.sh runs this and bench/torch_peft_step.py alternately and prints the ratios.
+#include <sys/resource.h>
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static void omp_set_num_threads(int) {}
+static int omp_get_max_threads() { return 1; }
+#endif
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "engine/optim.h"
+#include "engine/random.h"
+#include "examples/vitune/run_setup.h"
+#include "nn/vit.h"
+
+namespace vitune {
+
+namespace {
+
+struct BenchOptions {
+  ModelOptions model;
+  MethodOptions method;
+  int64_t batch = 8, steps = 10, threads = 0;
+  std::string mode = "train";
+};
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Forward FLOPs per image of a ViT (patch embedding, blocks, head), 2 per multiply-add.
+double vit_forward_flops(const vt::nn::ViTConfig& c) {
+  const double D = c.dim, H = D * c.mlp_ratio, G = (double)(c.img_size / c.patch), N = 1 + G * G;
+  const double patch = G * G * (c.in_chans * c.patch * c.patch) * D;
+  const double block = N * (3 * D * D + D * D + 2 * D * H) + 2 * N * N * D;  // linears + QKᵀ + PV
+  return 2 * (patch + c.depth * block + D * std::max<int64_t>(c.num_classes, 0));
+}
+
+double gemm_ceiling_gflops() {
+  vt::NoGrad ng;
+  vt::Tensor a = vt::randn({1024, 1024}), b = vt::randn({1024, 1024});
+  std::vector<double> t;
+  for (int r = 0; r < 5; ++r) {
+    double t0 = now_s();
+    vt::Tensor c = vt::matmul(a, b);
+    t.push_back(now_s() - t0);
+  }
+  std::sort(t.begin(), t.end());
+  return 2.0 * 1024 * 1024 * 1024 / t[2] / 1e9;
+}
+
+void run_bench(const BenchOptions& o) {
+  if (o.threads > 0) omp_set_num_threads((int)o.threads);
+  if (o.mode != "train" && o.mode != "infer") throw CLI::ValidationError("--mode", "train or infer");
+  ModelSpec spec = o.model.model_spec();
+  auto model = build_backbone(spec);
+  vt::peft::TunerConfig t = vt::peft::apply_method(model->module(), o.method.tuner("linear"));
+  const int64_t size = model_img_size(*model), classes = std::max<int64_t>(model->num_classes(), 1);
+  vt::manual_seed(0);
+  vt::Tensor x = vt::randn({o.batch, model->in_chans(), size, size});
+  vt::Tensor y = vt::Tensor::zeros({o.batch}, vt::DType::I64);
+  vt::AdamW opt(vt::param_groups_no_decay(model->module().named_parameters(), 1e-4), 1e-4);
+  auto fwd = [&] { return model->forward_head(model->forward_features(x)); };
+  std::vector<double> times;
+  if (o.mode == "infer") model->module().eval();
+  for (int64_t s = 0; s < o.steps + 2; ++s) {
+    const double t0 = now_s();
+    if (o.mode == "train") {
+      opt.zero_grad();
+      vt::Tensor loss = vt::cross_entropy(fwd(), y);
+      loss.backward();
+      opt.step();
+    } else {
+      vt::NoGrad ng;
+      fwd();
+    }
+    if (s >= 2) times.push_back(now_s() - t0);
+  }
+  std::sort(times.begin(), times.end());
+  const double step = times[times.size() / 2];
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  nlohmann::json j = {{"model", model->name()}, {"method", t.method}, {"mode", o.mode},
+                      {"batch", o.batch}, {"threads", omp_get_max_threads()}, {"step_s", step},
+                      {"img_per_s", o.batch / step}, {"peak_rss_mb", ru.ru_maxrss / 1024.0},
+                      {"trainable", model->module().param_report(model->head_prefix()).trainable}};
+  (void)classes;
+  if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&model->module())) {
+    const double f = vit_forward_flops(v->cfg);
+    j["forward_gflop_per_image"] = f / 1e9;
+    if (o.mode == "infer") j["achieved_gflops"] = f * o.batch / step / 1e9;
+  }
+  j["gemm_ceiling_gflops"] = gemm_ceiling_gflops();
+  std::printf("%s\n", j.dump().c_str());
+}
+
+}  // namespace
+
+Command add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Time a training or inference step (JSON on stdout)");
+  o->model.add_to(*cmd, "Classes of the head (default: the config's)");
+  o->method.add_to(*cmd, "linear");
+  cmd->add_option("--batch", o->batch, "Batch size")->check(CLI::PositiveNumber);
+  cmd->add_option("--steps", o->steps, "Timed steps (after 2 warm-up steps)")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", o->threads, "CPU threads (default: OMP_NUM_THREADS / all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--mode", o->mode, "train or infer")->check(CLI::IsMember({"train", "infer"}));
+  return {cmd, [o] { run_bench(*o); }};
+}
+
+}  // namespace vitune
