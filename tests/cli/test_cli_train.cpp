@@ -132,3 +132,20 @@ TEST_CASE("finetune, eval and merge refuse bad input by name", "[cli][train]") {
   require_runtime_error(r);
   REQUIRE_THAT(r.err, Catch::Contains("adaptformer cannot be merged"));
 }
+
+TEST_CASE("bench prints one JSON line per run", "[cli][bench]") {
+  Sandbox box;
+  for (std::string mode : {"train", "infer"}) {
+    Result r = box.run({"bench", "--model", "vit_test_tiny", "--method", "lora", "--batch", "2", "--steps", "1",
+                        "--threads", "1", "--mode", mode});
+    REQUIRE(r.code == 0);
+    nlohmann::json j = last_json_line(r.out);
+    CHECK(j.at("mode") == mode);
+    CHECK(j.at("img_per_s").get<double>() > 0);
+    CHECK(j.at("peak_rss_mb").get<double>() > 0);
+    CHECK(j.at("forward_gflop_per_image").get<double>() > 0);
+    CHECK(j.at("trainable") > 0);
+  }
+  Result r = box.run({"bench", "--model", "vit_test_tiny", "--mode", "both"});
+  REQUIRE(r.code == 2);
+}
