@@ -115,6 +115,7 @@ const std::vector<Case>& vit_cases() {
       {"ssf", "ssf", json::object()},
       {"fact", "fact", {{"r", 4}, {"scale", 2.0}}},
       {"bitfit", "bitfit", json::object()},
+      {"convpass", "convpass", {{"bottleneck", 4}, {"scale", 0.7}}},
   };
   return cases;
 }

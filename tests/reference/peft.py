@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import st  # noqa: E402
 from backbones import swin_to_timm, to_timm  # noqa: E402
-from peft_tuners import (FacT, LoRA, SSF, Adapter, AdaptFormer, Prefix, Tuner, VPTSwin,  # noqa: E402
+from peft_tuners import (Convpass, FacT, LoRA, SSF, Adapter, AdaptFormer, Prefix, Tuner, VPTSwin,  # noqa: E402
                          VPTViT)
 
 OUT = os.path.join(HERE, "..", "fixtures")
@@ -79,13 +79,19 @@ def mlp(t, name, z, fc1, fc2):
     return t.out(name + ".fc2", h, F.linear(h, fc2.weight, fc2.bias))
 
 
-def block_tail(t, name, x, h, norm2, fc1, fc2):
-    """Everything after attention's output h, shared by ViT and Swin (sequences (B, N, D))."""
+def block_tail(t, name, x, h, norm2, fc1, fc2, z=None):
+    """Everything after attention's output h, shared by ViT and Swin (sequences (B, N, D));
+    z: the LN1 output, for branches beside attention."""
+    pa = None if z is None else t.ln_parallel(name, "attn", z)
     x = x + t.adapter(name + ".adapter_attn", h)
+    if pa is not None:
+        x = x + pa
     par = t.mlp_parallel(name, x)
     z2 = t.out(name + ".norm2", x, ln(x, norm2))
+    pm = t.ln_parallel(name, "mlp", z2)
     out = x + t.adapter(name + ".adapter_mlp", mlp(t, name + ".mlp", z2, fc1, fc2))
-    return out if par is None else out + par
+    out = out if par is None else out + par
+    return out if pm is None else out + pm
 
 
 def vit_forward(m, t, images):
@@ -99,7 +105,7 @@ def vit_forward(m, t, images):
         z = t.out(name + ".norm1", x, ln(x, blk.ln_1))
         h = attention(t, name + ".attn", z, a.in_proj_weight, a.in_proj_bias, a.out_proj.weight,
                       a.out_proj.bias, a.num_heads)
-        x = block_tail(t, name, x, h, blk.ln_2, blk.mlp[0], blk.mlp[3])
+        x = block_tail(t, name, x, h, blk.ln_2, blk.mlp[0], blk.mlp[3], z)
     x = t.out("norm", x, ln(x, m.encoder.ln))
     return F.linear(x[:, 0], m.heads.head.weight, m.heads.head.bias)
 
@@ -235,6 +241,7 @@ def vit_fixture():
         "ssf": SSF(gen, ssf_sites),
         "fact": FacT(gen, blocks, 4, 2.0),
         "bitfit": Tuner(gen),
+        "convpass": Convpass(gen, blocks, 4, 0.7, 4),
     }
     for name, t in cases.items():
         run_case(out, name, m, vit_forward, t, images, G, {**head, **(biases if name == "bitfit" else {})})

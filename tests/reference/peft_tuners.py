@@ -56,6 +56,9 @@ class Tuner:
     def tokens(self, i, x):  # ViT: the token sequence before block i
         return x
 
+    def ln_parallel(self, block, site, z):  # a branch fed by LN1 (site "attn") / LN2 ("mlp") output
+        return None
+
 
 class LoRA(Tuner):
     def __init__(self, gen, blocks, r, targets, alpha=0.0):
@@ -219,3 +222,35 @@ class FacT(Tuner):
         # fc2: x = x.reshape(B, N, 4, C); h += FacTv(dp(fc2_FacTs(FacTu(x).reshape(B, N, 4 * dim))))
         t = FacTu(x.reshape(*lead, 4, D)).reshape(*lead, 4 * self.r)
         return y + FacTv(core("fc2", t)) * self.s
+
+
+def quick_gelu(x):
+    return x * torch.sigmoid(1.702 * x)
+
+
+class Convpass(Tuner):
+    """Convpass (JieShibo/PETL-ViT convpass.py), ViT form: CLS through the same 3x3 conv."""
+
+    def __init__(self, gen, blocks, h, scale, grid):
+        super().__init__(gen)
+        self.scale, self.grid = scale, grid
+        for name, D in blocks:
+            for site in ("attn", "mlp"):
+                pre = f"{name}.convpass_{site}"
+                bottleneck(self, pre, D, h)
+                self.p(pre + ".conv.weight", (h, h, 3, 3))
+                self.p(pre + ".conv.bias", (h,))
+
+    def ln_parallel(self, block, site, z):
+        P = lambda k: self.params[f"{block}.convpass_{site}.{k}"]  # noqa: E731
+        B, N, _ = z.shape
+        g = self.grid
+        u = quick_gelu(F.linear(z, P("net.down.weight"), P("net.down.bias")))
+        h = u.shape[-1]
+        patch = u[:, 1:].reshape(B, g, g, h).permute(0, 3, 1, 2)
+        patch = F.conv2d(patch, P("conv.weight"), P("conv.bias"), padding=1)
+        patch = patch.permute(0, 2, 3, 1).reshape(B, g * g, h)
+        cls = u[:, :1].reshape(B, 1, 1, h).permute(0, 3, 1, 2)
+        cls = F.conv2d(cls, P("conv.weight"), P("conv.bias"), padding=1).permute(0, 2, 3, 1).reshape(B, 1, h)
+        c = quick_gelu(torch.cat([cls, patch], 1))
+        return F.linear(c, P("net.up.weight"), P("net.up.bias")) * self.scale
