@@ -116,6 +116,7 @@ const std::vector<Case>& vit_cases() {
       {"fact", "fact", {{"r", 4}, {"scale", 2.0}}},
       {"bitfit", "bitfit", json::object()},
       {"convpass", "convpass", {{"bottleneck", 4}, {"scale", 0.7}}},
+      {"iconformer", "iconformer", {{"bottleneck", 4}, {"scale", 0.8}}},
   };
   return cases;
 }

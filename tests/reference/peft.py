@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import st  # noqa: E402
 from backbones import swin_to_timm, to_timm  # noqa: E402
-from peft_tuners import (Convpass, FacT, LoRA, SSF, Adapter, AdaptFormer, Prefix, Tuner, VPTSwin,  # noqa: E402
+from peft_tuners import (Convpass, IConFormer, FacT, LoRA, SSF, Adapter, AdaptFormer, Prefix, Tuner, VPTSwin,  # noqa: E402
                          VPTViT)
 
 OUT = os.path.join(HERE, "..", "fixtures")
@@ -242,6 +242,7 @@ def vit_fixture():
         "fact": FacT(gen, blocks, 4, 2.0),
         "bitfit": Tuner(gen),
         "convpass": Convpass(gen, blocks, 4, 0.7, 4),
+        "iconformer": IConFormer(gen, blocks, 4, 3, 0.8, 4),
     }
     for name, t in cases.items():
         run_case(out, name, m, vit_forward, t, images, G, {**head, **(biases if name == "bitfit" else {})})

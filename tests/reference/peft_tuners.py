@@ -254,3 +254,32 @@ class Convpass(Tuner):
         cls = F.conv2d(cls, P("conv.weight"), P("conv.bias"), padding=1).permute(0, 2, 3, 1).reshape(B, 1, h)
         c = quick_gelu(torch.cat([cls, patch], 1))
         return F.linear(c, P("net.up.weight"), P("net.up.bias")) * self.scale
+
+
+class IConFormer(Tuner):
+    """iConFormer, our reading (peft/iconformer.cpp): per-image depthwise kernels generated from
+    the pooled down-projection, applied on the token grid (grouped-conv formulation here)."""
+
+    def __init__(self, gen, blocks, d, k, scale, grid):
+        super().__init__(gen)
+        self.k, self.scale, self.grid = k, scale, grid
+        for name, D in blocks:
+            for site in ("attn", "mlp"):
+                pre = f"{name}.iconformer_{site}"
+                bottleneck(self, pre, D, d)
+                self.p(pre + ".icon.weight", (d * k * k, d))
+                self.p(pre + ".icon.bias", (d * k * k,))
+
+    def adapter(self, site, x):  # site: "<block>.adapter_attn" / "<block>.adapter_mlp"
+        block, which = site.rsplit(".adapter_", 1)
+        P = lambda n: self.params[f"{block}.iconformer_{which}.{n}"]  # noqa: E731
+        B, N, _ = x.shape
+        g, k = self.grid, self.k
+        p = N - g * g
+        z = F.linear(x, P("net.down.weight"), P("net.down.bias"))
+        d = z.shape[-1]
+        kern = F.linear(z.mean(1), P("icon.weight"), P("icon.bias")).reshape(B * d, 1, k, k)
+        grid = z[:, p:].reshape(B, g, g, d).permute(0, 3, 1, 2).reshape(1, B * d, g, g)
+        y = F.conv2d(grid, kern, padding=k // 2, groups=B * d).reshape(B, d, g, g)
+        y = torch.cat([torch.zeros(B, p, d, dtype=z.dtype), y.permute(0, 2, 3, 1).reshape(B, g * g, d)], 1)
+        return x + self.scale * F.linear(F.gelu(y + z), P("net.up.weight"), P("net.up.bias"))
