@@ -17,6 +17,7 @@ struct EvalOptions {
   ModelOptions model;
   DataOptions data;
   std::string weights, adapter, progress = "auto";
+  bool dense = false;
 };
 
 void run_eval(const EvalOptions& o) {
@@ -32,6 +33,10 @@ void run_eval(const EvalOptions& o) {
   }
   auto model = load_backbone(o.model.model_spec(), o.weights, classes);
   if (!o.adapter.empty()) vt::peft::load_adapter(o.adapter, model->module());
+  if (o.dense)  // DyT: the same masks, but every token through every MLP (the speed baseline)
+    if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&model->module()))
+      for (auto& b : v->blocks)
+        if (b->mlp_dispatcher) b->mlp_dispatcher->sparse = false;
   const int64_t size = o.data.img_size > 0 ? o.data.img_size : model_img_size(*model);
   auto loader = o.data.loader(eval, false, size);
   vt::tasks::Classifier clf = as_classifier(*model, info);
@@ -66,6 +71,8 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--weights", o->weights, "Backbone checkpoint");
   cmd->add_option("--adapter", o->adapter, "Adapter directory written by finetune (OUT/best)");
   o->data.add_to(*cmd, false);
+  cmd->add_flag("--no-token-skipping", o->dense,
+                "DyT: compute the MLP for every token and mask afterwards (same accuracy; the dense speed baseline)");
   cmd->add_option("--progress", o->progress, "auto, bar, lines or none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
   return {cmd, [o] { run_eval(*o); }};
