@@ -17,10 +17,13 @@ const std::vector<double> kMean{0.485, 0.456, 0.406}, kStd{0.229, 0.224, 0.225};
 
 TEST_CASE("transforms match torchvision", "[data]") {
   Fixture fx("transforms.safetensors");
+  // rtol 1e-5; the pipelines get 1e-4 / 1e-5: bicubic in f32, then a division by std ≈ 0.225,
+  // differs from torch by up to 3e-5 relative when built without -march=native (FMA contraction).
   auto check = [&](const std::string& name, const std::function<Tensor(const Tensor&)>& f) {
     INFO(name);
     const Tensor in = fx.get(name + ".in").clone();
-    require_close(f(in), fx.get(name + ".out"), 1e-5, 1e-6, name);
+    const bool pipeline = name.rfind("eval_pipeline", 0) == 0;
+    require_close(f(in), fx.get(name + ".out"), pipeline ? 1e-4 : 1e-5, pipeline ? 1e-5 : 1e-6, name);
   };
   check("resize_bilinear_up", [](auto& x) { return resize(x, 13, 17, "bilinear"); });
   check("resize_bilinear_down", [](auto& x) { return resize(x, 9, 11, "bilinear"); });
