@@ -18,24 +18,32 @@ namespace vitune {
 
 namespace {
 
-// The ViT family: timm's VisionTransformer; checkpoints in timm or torchvision naming.
-class ViTBackbone : public Backbone {
+// What every family shares: the model (ViT or Swin: both have cfg, head, forward_features).
+template <typename Model, typename Config>
+class FamilyBackbone : public Backbone {
  public:
-  explicit ViTBackbone(const vt::nn::ViTConfig& cfg) : model_(cfg) {}
-
+  explicit FamilyBackbone(const Config& cfg) : model_(cfg) {}
   vt::nn::Module& module() override { return model_; }
   std::string name() const override { return model_.cfg.name; }
   int64_t in_chans() const override { return model_.cfg.in_chans; }
   int64_t num_classes() const override { return model_.head ? model_.cfg.num_classes : 0; }
-
   vt::Tensor forward_features(const vt::Tensor& images) override {
     return model_.forward_features(images);
   }
+  void reset_head(int64_t classes) override { model_.reset_head(classes); }
+
+ protected:
+  Model model_;
+};
+
+// The ViT family: timm's VisionTransformer; checkpoints in timm or torchvision naming.
+class ViTBackbone : public FamilyBackbone<vt::nn::VisionTransformer, vt::nn::ViTConfig> {
+ public:
+  using FamilyBackbone::FamilyBackbone;
   vt::Tensor forward_head(const vt::Tensor& features) override {
     if (!model_.head) throw vt::Error(name() + ": the model has no classifier head");
     return model_.head->forward(features);
   }
-  void reset_head(int64_t classes) override { model_.reset_head(classes); }
 
   int64_t checkpoint_classes(const vt::nn::StateDict& sd) const override {
     for (const char* key : {"head.weight", "heads.head.weight"}) {  // timm, torchvision: (C, D)
@@ -53,29 +61,17 @@ class ViTBackbone : public Backbone {
     return vt::nn::load_vit_state_dict(model_, std::move(sd), opt, source);
   }
 
- private:
-  vt::nn::VisionTransformer model_;
 };
 
 // The Swin family: timm's SwinTransformer; checkpoints in current timm, old timm / Microsoft or
 // torchvision naming (nn/swin_checkpoint.cpp).
-class SwinBackbone : public Backbone {
+class SwinBackbone : public FamilyBackbone<vt::nn::SwinTransformer, vt::nn::SwinConfig> {
  public:
-  explicit SwinBackbone(const vt::nn::SwinConfig& cfg) : model_(cfg) {}
-
-  vt::nn::Module& module() override { return model_; }
-  std::string name() const override { return model_.cfg.name; }
-  int64_t in_chans() const override { return model_.cfg.in_chans; }
-  int64_t num_classes() const override { return model_.head ? model_.cfg.num_classes : 0; }
-
-  vt::Tensor forward_features(const vt::Tensor& images) override {
-    return model_.forward_features(images);
-  }
+  using FamilyBackbone::FamilyBackbone;
   vt::Tensor forward_head(const vt::Tensor& features) override {
     if (!model_.head) throw vt::Error(name() + ": the model has no classifier head");
     return model_.head->fc->forward(features);
   }
-  void reset_head(int64_t classes) override { model_.reset_head(classes); }
 
   int64_t checkpoint_classes(const vt::nn::StateDict& sd) const override {
     // timm: head.fc; old timm / Microsoft and torchvision: head. Both (C, D).
@@ -90,8 +86,6 @@ class SwinBackbone : public Backbone {
     return vt::nn::load_swin_state_dict(model_, std::move(sd), opt, source);
   }
 
- private:
-  vt::nn::SwinTransformer model_;
 };
 
 std::string read_text_file(const std::string& path) {
