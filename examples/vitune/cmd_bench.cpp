@@ -68,7 +68,7 @@ void run_bench(const BenchOptions& o) {
   ModelSpec spec = o.model.model_spec();
   auto model = build_backbone(spec);
   vt::peft::TunerConfig t = vt::peft::apply_method(model->module(), o.method.tuner("linear"));
-  const int64_t size = model_img_size(*model), classes = std::max<int64_t>(model->num_classes(), 1);
+  const int64_t size = model_img_size(*model);
   vt::manual_seed(0);
   vt::Tensor x = vt::randn({o.batch, model->in_chans(), size, size});
   vt::Tensor y = vt::Tensor::zeros({o.batch}, vt::DType::I64);
@@ -97,7 +97,6 @@ void run_bench(const BenchOptions& o) {
                       {"batch", o.batch}, {"threads", omp_get_max_threads()}, {"step_s", step},
                       {"img_per_s", o.batch / step}, {"peak_rss_mb", ru.ru_maxrss / 1024.0},
                       {"trainable", model->module().param_report(model->head_prefix()).trainable}};
-  (void)classes;
   if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&model->module())) {
     const double f = vit_forward_flops(v->cfg);
     j["forward_gflop_per_image"] = f / 1e9;
