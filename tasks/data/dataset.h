@@ -15,8 +15,9 @@
 namespace vt::data {
 
 struct Example {
-  Tensor image;   // (C, H, W) F32 in [0, 1]
-  int64_t label;  // in [0, num_classes)
+  Tensor image;        // (C, H, W) F32 in [0, 1]
+  int64_t label = -1;  // in [0, num_classes); -1 for dense examples
+  Tensor target;       // dense tasks only (tasks/dense): (H, W) I64 classes or (1, H, W) F32 depth
 };
 
 struct Dataset {

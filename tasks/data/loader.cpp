@@ -17,6 +17,11 @@ uint64_t mix(uint64_t x) {  // splitmix64's finaliser
 }  // namespace
 
 DataLoader::DataLoader(DatasetPtr d, Transform t, LoaderOptions o)
+    : DataLoader(std::move(d),
+                 PairTransform([t = std::move(t)](Tensor& img, Tensor&, Generator& g) { img = t(img, g); }),
+                 o) {}
+
+DataLoader::DataLoader(DatasetPtr d, PairTransform t, LoaderOptions o)
     : data_(std::move(d)), transform_(std::move(t)), opt_(o) {
   if (opt_.batch <= 0) throw Error("DataLoader: batch must be positive");
   if (opt_.workers < 0 || opt_.prefetch <= 0) throw Error("DataLoader: bad workers/prefetch");
@@ -57,6 +62,22 @@ void DataLoader::start_epoch(int64_t epoch, int64_t skip) {
   for (int w = 0; w < opt_.workers; ++w) threads_.emplace_back(&DataLoader::worker, this, w);
 }
 
+// Copies example k's dense target into slot k of `batch` (made at k == 0 with the first's shape).
+void DataLoader::stack_into(Tensor& batch, const Tensor& t, int64_t k, int64_t count, int64_t idx) const {
+  if (!batch.defined()) {
+    Shape s = t.shape();
+    s.insert(s.begin(), count);
+    batch = Tensor::empty(s, t.dtype());
+  } else if (const Shape first(batch.shape().begin() + 1, batch.shape().end());
+             first != t.shape() || batch.dtype() != t.dtype()) {
+    throw Error("DataLoader: example " + std::to_string(idx) + " of " + data_->describe() +
+                " has a target " + shape_str(t.shape()) + " " + dtype_name(t.dtype()) +
+                " after the transform, but the batch's first has " + shape_str(first) + " " +
+                dtype_name(batch.dtype()));
+  }
+  std::memcpy((char*)batch.raw() + k * t.nbytes(), t.raw(), t.nbytes());
+}
+
 Batch DataLoader::make_batch(int64_t b) const {
   const int64_t first = b * opt_.batch, count = std::min(opt_.batch, data_->size() - first);
   Batch out;
@@ -65,7 +86,8 @@ Batch DataLoader::make_batch(int64_t b) const {
     const int64_t idx = order_[first + k];
     Example e = data_->get(idx);
     Generator g = example_generator(opt_.seed, (uint64_t)epoch_, (uint64_t)idx);
-    Tensor img = transform_(e.image, g).contiguous();
+    transform_(e.image, e.target, g);
+    Tensor img = e.image.contiguous();
     if (img.dtype() != DType::F32)
       throw Error("DataLoader: the transform of example " + std::to_string(idx) + " of " +
                   data_->describe() + " returned " + dtype_name(img.dtype()) + ", expected F32");
@@ -81,6 +103,7 @@ Batch DataLoader::make_batch(int64_t b) const {
     }
     std::memcpy(out.images.data<float>() + k * img.numel(), img.data<float>(), img.nbytes());
     labels[k] = e.label;
+    if (e.target.defined()) stack_into(out.targets, e.target.contiguous(), k, count, idx);
     out.indices.push_back(idx);
   }
   out.labels = Tensor::from_vector(labels, {count});

@@ -22,6 +22,7 @@ namespace vt::data {
 struct Batch {
   Tensor images;                 // (B, C, H, W) F32
   Tensor labels;                 // (B) I64
+  Tensor targets;                // dense examples only: their targets stacked, (B, ...)
   std::vector<int64_t> indices;  // data-set indices of the examples
 };
 
@@ -36,7 +37,8 @@ struct LoaderOptions {
 
 class DataLoader {
  public:
-  DataLoader(DatasetPtr d, Transform t, LoaderOptions o);
+  DataLoader(DatasetPtr d, Transform t, LoaderOptions o);  // the image alone is transformed
+  DataLoader(DatasetPtr d, PairTransform t, LoaderOptions o);  // image and dense target together
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
@@ -49,11 +51,12 @@ class DataLoader {
 
  private:
   Batch make_batch(int64_t b) const;
+  void stack_into(Tensor& batch, const Tensor& t, int64_t k, int64_t count, int64_t idx) const;
   void worker(int w);
   void stop_workers();
 
   DatasetPtr data_;
-  Transform transform_;
+  PairTransform transform_;
   LoaderOptions opt_;
   int64_t epoch_ = 0, next_ = 0, end_ = 0;
   std::vector<int64_t> order_;

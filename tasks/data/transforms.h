@@ -60,6 +60,8 @@ Generator example_generator(uint64_t seed, uint64_t epoch, uint64_t index);
 
 // ---- pipelines ----
 using Transform = std::function<Tensor(Tensor, Generator&)>;
+// A transform of an image and its dense target together (crops and flips must agree).
+using PairTransform = std::function<void(Tensor& image, Tensor& target, Generator&)>;
 Transform compose(std::vector<Transform> steps);
 
 struct Normalization { std::vector<double> mean, std; };  // empty: no normalisation
