@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "engine/io/safetensors.h"
@@ -13,15 +14,28 @@ namespace fs = std::filesystem;
 
 static std::string config_path(const std::string& dir) { return dir + "/adapter_config.json"; }
 static std::string model_path(const std::string& dir) { return dir + "/adapter_model.safetensors"; }
+static std::string module_of(const std::string& tensor_name) {  // "a.b.weight" -> "a.b"
+  const size_t dot = tensor_name.rfind('.');
+  return dot == std::string::npos ? "" : tensor_name.substr(0, dot);
+}
 
 void save_adapter(const std::string& dir, nn::Module& model, const AdapterInfo& info) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("save_adapter: cannot create directory '" + dir + "': " + ec.message());
   std::map<std::string, Tensor> tensors;
+  std::set<std::string> trained_modules;  // dotted prefixes of modules with a trainable tensor
   for (auto& [name, t] : model.named_parameters())
-    if (t.requires_grad()) tensors[name] = t.detach().to(Device::cpu());
+    if (t.requires_grad()) {
+      tensors[name] = t.detach().to(Device::cpu());
+      trained_modules.insert(module_of(name));
+    }
   if (tensors.empty()) throw Error("save_adapter: the model has no trainable parameters to save");
+  // The state those modules keep besides parameters (a decoder's BatchNorm running statistics).
+  const nn::StateDict state = model.state_dict();
+  for (auto& [name, t] : model.named_buffers())
+    if (trained_modules.count(module_of(name)) && state.count(name))
+      tensors[name] = t.detach().to(Device::cpu());
   json cfg = info.tuner.to_json();
   cfg["base_model"] = info.base_model;
   cfg["num_classes"] = info.num_classes;
@@ -57,10 +71,12 @@ AdapterInfo load_adapter(const std::string& dir, nn::Module& model) {
   apply_method(model, info.tuner);
   std::map<std::string, Tensor> params;
   for (auto& [n, t] : model.named_parameters()) params[n] = t;
+  std::map<std::string, Tensor> known = params;  // parameters and buffers
+  for (auto& [n, t] : model.named_buffers()) known[n] = t;
   std::string problems;
   for (auto& [name, t] : file.tensors) {
-    auto it = params.find(name);
-    if (it == params.end()) problems += "\n  unexpected: " + name + " (not in the model)";
+    auto it = known.find(name);
+    if (it == known.end()) problems += "\n  unexpected: " + name + " (not in the model)";
     else if (it->second.shape() != t.shape())
       problems += "\n  mismatched: " + name + ": file " + shape_str(t.shape()) + " vs model " +
                   shape_str(it->second.shape());

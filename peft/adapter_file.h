@@ -2,8 +2,10 @@
 //
 //   DIR/adapter_config.json         {"method": ..., "options": {...}, "base_model": ...,
 //                                    "num_classes": ..., "format": "vitune-adapter-1"}
-//   DIR/adapter_model.safetensors   every trainable tensor (tuners + head; for BitFit the
-//                                   biases; for full fine-tuning everything), dotted names
+//   DIR/adapter_model.safetensors   every trainable tensor (tuners + head or dense decoder; for
+//                                   BitFit the biases; for full fine-tuning everything), dotted
+//                                   names, and the persistent buffers of the modules that train
+//                                   (a decoder's BatchNorm running statistics)
 //
 // In the spirit of Hugging Face peft: a ViT-B/16 LoRA adapter is ~1 MB, not the 330 MB backbone.
 // Both files are written atomically. Loading re-applies the method to a freshly loaded

@@ -33,6 +33,7 @@ struct Dispatcher : nn::TokenDispatcher {
   double tau;
   bool complete = false;  // the "complete model" pass: every token, no gate
   Tensor last_rate;       // mean of the (straight-through) mask over patch tokens, last pass
+  Tensor fixed_noise;     // when defined, used in training instead of sampling G1 − G2 (dyt.h)
   int64_t kept = 0, total = 0;  // eval-pass counts since the last reset
   Dispatcher(int64_t dim, double t, const Tensor& like) : tau(t) {
     gate = register_module("gate", placed_like(std::make_shared<nn::Linear>(dim, 1), like));
@@ -47,7 +48,11 @@ struct Dispatcher : nn::TokenDispatcher {
         Tensor u = rand(e.shape(), 1e-10, 1.0, e.dtype(), e.device());
         return neg(log(neg(log(u))));
       };
-      Tensor s = sigmoid(mul(add(e, sub(gumbel(), gumbel())), 1.0 / tau));
+      if (fixed_noise.defined() && fixed_noise.shape() != e.shape())
+        throw Error("dyt: fixed noise " + shape_str(fixed_noise.shape()) + " does not match the gate's " +
+                    shape_str(e.shape()));
+      Tensor noise = fixed_noise.defined() ? fixed_noise : sub(gumbel(), gumbel());
+      Tensor s = sigmoid(mul(add(e, noise), 1.0 / tau));
       Tensor hard = gt(s, Tensor::scalar(0.5, s.dtype(), s.device()));
       m = add(sub(hard, s.detach()), s);  // forward: hard; backward: through S
     } else {
@@ -131,6 +136,17 @@ Tensor dyt_loss(nn::Module& model, const std::function<Tensor(const Tensor&)>& f
   Tensor kl = kl_div(log_softmax(student, -1), softmax(complete.detach(), -1), "batchmean");
   Tensor loss = add(add(cross_entropy(student, labels), cross_entropy(complete, labels)), kl);
   return add(loss, mul(square(add(rate, -r)), rate_weight));
+}
+
+void dyt_fix_noise(nn::Module& model, const std::string& name, const Tensor& noise) {
+  for (auto& [n, mod] : model.named_modules())
+    if (n == name) {
+      auto* d = dynamic_cast<Dispatcher*>(mod);
+      if (!d) throw Error("dyt_fix_noise: module '" + name + "' is not a DyT dispatcher");
+      d->fixed_noise = noise;
+      return;
+    }
+  throw Error("dyt_fix_noise: the model has no module '" + name + "'");
 }
 
 void dyt_reset_stats(nn::Module& model) {

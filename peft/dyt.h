@@ -12,6 +12,12 @@ namespace vt::peft {
 Tensor dyt_loss(nn::Module& model, const std::function<Tensor(const Tensor&)>& forward,
                 const Tensor& images, const Tensor& labels, double target_rate, double rate_weight = 2.0);
 
+// Tests: the dispatcher `name` ("blocks.3.dispatcher") uses `noise` — the Gumbel difference
+// G1 − G2, (B, N − prefix, 1) — in its training passes instead of sampling one, so a training
+// forward can be compared with a reference; an undefined tensor returns it to sampling.
+// A noise of another shape is refused when the dispatcher runs.
+void dyt_fix_noise(nn::Module& model, const std::string& name, const Tensor& noise);
+
 // Token statistics of the dispatchers since the last reset: the share of patch tokens that
 // went through the MLPs (eval passes only), and the model's MLP share of the dense FLOPs.
 struct DyTStats {

@@ -99,6 +99,7 @@ TunerConfig apply_method(nn::Module& model, const TunerConfig& cfg) {
   model.freeze("*");
   m.apply(sites, opt);
   model.unfreeze(sites.head_prefix + ".*");
+  model.unfreeze("decode_head.*");  // a dense task's decoder (tasks/dense), when attached
   return {m.name, opt.values()};
 }
 

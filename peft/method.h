@@ -71,7 +71,8 @@ json parse_option_assignments(const std::vector<std::string>& kv);
 // Checks the options against the method's specs (unknown key, wrong type) and fills defaults.
 Options resolve_options(const Method& m, const json& given);
 
-// Freezes the whole model, attaches the method, unfreezes the head ("head.*").
+// Freezes the whole model, attaches the method, unfreezes the head ("head.*") and a dense
+// decoder ("decode_head.*", tasks/dense) if one is attached.
 // Returns the resolved config (defaults filled in), what an adapter file records.
 TunerConfig apply_method(nn::Module& model, const TunerConfig& cfg);
 

@@ -3,105 +3,19 @@
 // C++ method is applied to the same backbone (backbones.py's random weights, timm naming), the
 // reference's non-zero tuner values are loaded under their C++ names with a strict load (so the
 // parameter names and shapes line up exactly), and the logits and the gradient of
-// sum(logits · G) for every trainable tensor must match.
-//
-// Tolerances: the reference runs in float64 from float32 values, so its stored results are exact
-// to float32 rounding; the C++ model runs in float32. Logits and gradients: rtol 1e-4 with an
-// absolute floor of 1e-5 · max|reference| for entries that are near zero by cancellation.
-#include <algorithm>
-#include <cmath>
+// sum(logits · G) for every trainable tensor must match (tests/peft_parity.h, shared with
+// test_peft_seeds.cpp, which covers Convpass, U-Tuning, DyT and iConFormer).
 #include <set>
 
-#include "nn/swin.h"
-#include "nn/vit.h"
-#include "peft/method.h"
-#include "tests/helpers.h"
+#include "tests/peft_parity.h"
 
 using namespace vt;
 using namespace vt::nn;
 using namespace vt::test;
+using namespace vt::test::parity;
 using vt::peft::json;
 
 namespace {
-
-struct Case {
-  std::string name;  // the fixture's case prefix
-  std::string method;
-  json options;
-};
-
-// The fixture's backbone: <config>_timm.safetensors (written by backbones.py), head included.
-struct Family {
-  std::string config, fixture;
-  std::unique_ptr<Module> make(int64_t classes) const {
-    if (config.rfind("vit", 0) == 0) {
-      ViTConfig c = ViTConfig::named(config);
-      c.num_classes = classes;
-      return std::make_unique<VisionTransformer>(c);
-    }
-    SwinConfig c = SwinConfig::named(config);
-    c.num_classes = classes;
-    return std::make_unique<SwinTransformer>(c);
-  }
-};
-
-Tensor run(Module& m, const Tensor& images) {
-  if (auto* v = dynamic_cast<VisionTransformer*>(&m)) return v->forward(images);
-  return dynamic_cast<SwinTransformer&>(m).forward(images);
-}
-
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (double v : t.to_vector()) m = std::max(m, std::abs(v));
-  return m;
-}
-
-void require_parity(const Tensor& got, const Tensor& want, const std::string& what) {
-  require_close(got, want, 1e-4, 1e-5 * max_abs(want), what);
-}
-
-// Tensors of the fixture whose key starts with `prefix`, the prefix removed.
-std::map<std::string, Tensor> with_prefix(const Fixture& fx, const std::string& prefix) {
-  std::map<std::string, Tensor> out;
-  for (const auto& [k, t] : fx.file.tensors)
-    if (k.rfind(prefix, 0) == 0) out[k.substr(prefix.size())] = t;
-  return out;
-}
-
-void check_case(const Family& fam, const Fixture& fx, const Case& c) {
-  INFO(fam.config << " / " << c.name << " (" << c.method << " " << c.options.dump() << ")");
-  const Tensor images = fx.get("images"), G = fx.get("G");
-  auto model = fam.make(G.size(1));
-  peft::apply_method(*model, {c.method, c.options});
-
-  StateDict sd = Fixture(fam.fixture).file.tensors;
-  const auto params = with_prefix(fx, c.name + ".param.");
-  for (const auto& [k, t] : params) sd[k] = t;
-  model->load_state_dict(sd, /*strict=*/true);  // every tuner tensor, by its exact C++ name
-  model->eval();
-
-  Tensor logits = run(*model, images);
-  require_parity(logits, fx.get(c.name + ".logits"), c.name + " logits");
-  logits.backward(G.clone());
-
-  // The tensors that train are exactly those the reference differentiated, with its gradients;
-  // every frozen backbone tensor is left without a gradient.
-  auto want = with_prefix(fx, c.name + ".grad.");
-  REQUIRE(want.size() >= params.size() + 2);  // the tuner's tensors and the head's two
-  int64_t compared = 0;
-  for (const auto& [n, t] : model->named_parameters()) {
-    INFO(n);
-    if (!t.requires_grad()) {
-      CHECK(!t.grad().defined());
-      continue;
-    }
-    auto it = want.find(n);
-    REQUIRE(it != want.end());  // trains here, but not in the reference
-    require_parity(t.grad(), it->second, "gradient of " + n);
-    ++compared;
-  }
-  CHECK(compared == (int64_t)want.size());  // nothing the reference trains is frozen here
-}
 
 const std::vector<Case>& vit_cases() {
   static const std::vector<Case> cases = {
@@ -115,8 +29,6 @@ const std::vector<Case>& vit_cases() {
       {"ssf", "ssf", json::object()},
       {"fact", "fact", {{"r", 4}, {"scale", 2.0}}},
       {"bitfit", "bitfit", json::object()},
-      {"convpass", "convpass", {{"bottleneck", 4}, {"scale", 0.7}}},
-      {"iconformer", "iconformer", {{"bottleneck", 4}, {"scale", 0.8}}},
   };
   return cases;
 }

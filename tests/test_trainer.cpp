@@ -40,7 +40,7 @@ data::DatasetPtr toy_data() {
 
 struct Run {
   std::unique_ptr<nn::VisionTransformer> model;
-  tasks::Classifier clf;
+  tasks::TaskModel clf;
   explicit Run(const std::string& method = "adaptformer") {
     manual_seed(7);
     nn::ViTConfig c = nn::ViTConfig::named("vit_test_micro");
@@ -75,8 +75,9 @@ TEST_CASE("trainer: learns a toy task and writes checkpoints, metrics, curves, s
   tasks::TrainOptions o;
   o.epochs = 6, o.lr = 3e-3, o.warmup_epochs = 1, o.progress = "none", o.log_every = 2;
   o.out_dir = temp_dir("learn");
-  tasks::TrainSummary s = tasks::train_classifier(r.clf, *tl, el.get(), o);
-  CHECK(s.last_top1 >= 90.0);
+  tasks::TrainSummary s = tasks::train_model(r.clf, *tl, el.get(), o);
+  CHECK(s.last("top1") >= 90.0);
+  CHECK(s.to_json().at("best_top1").get<double>() == s.best_score);
   CHECK(s.trainable == r.model->param_report().trainable);
   for (const char* f : {"metrics.jsonl", "curve.svg", "summary.json", "best/adapter_config.json",
                         "best/adapter_model.safetensors", "last/trainer_state.safetensors"})
@@ -93,9 +94,9 @@ TEST_CASE("trainer: learns a toy task and writes checkpoints, metrics, curves, s
   Run fresh("full");
   fresh.model = std::make_unique<nn::VisionTransformer>(r.model->cfg);
   peft::load_adapter(o.out_dir + "/best", *fresh.model);  // full fine-tuning: the adapter is everything
-  tasks::Classifier c2{fresh.model.get(), [&](const Tensor& x) { return fresh.model->forward(x); }, nullptr};
+  tasks::TaskModel c2{fresh.model.get(), [&](const Tensor& x) { return fresh.model->forward(x); }, nullptr};
   auto el2 = loader(false);
-  CHECK(tasks::evaluate(c2, *el2).top1 == Approx(s.best_top1));
+  CHECK(tasks::evaluate(c2, *el2).metrics.at("top1").get<double>() == Approx(s.best_score));
   fs::remove_all(o.out_dir);
 }
 
@@ -107,7 +108,7 @@ TEST_CASE("trainer: a resumed run equals an uninterrupted one", "[trainer]") {
     Run r;
     auto tl = loader(true);
     o.out_dir = temp_dir("straight");
-    tasks::train_classifier(r.clf, *tl, nullptr, o);
+    tasks::train_model(r.clf, *tl, nullptr, o);
     for (auto& t : r.model->trainable_parameters()) {
       auto v = t.to_vector();
       straight.insert(straight.end(), v.begin(), v.end());
@@ -127,13 +128,13 @@ TEST_CASE("trainer: a resumed run equals an uninterrupted one", "[trainer]") {
       if (calls++ == 2 * per_epoch) throw Error("simulated crash");
       return inner(x);
     };
-    CHECK_THROWS_WITH(tasks::train_classifier(r.clf, *tl, nullptr, o), Catch::Contains("simulated crash"));
+    CHECK_THROWS_WITH(tasks::train_model(r.clf, *tl, nullptr, o), Catch::Contains("simulated crash"));
   }
   Run r;  // a new process: fresh model (same pretrained weights), resume
   auto tl = loader(true);
   tasks::TrainOptions ro = o;
   ro.resume = true;
-  tasks::train_classifier(r.clf, *tl, nullptr, ro);
+  tasks::train_model(r.clf, *tl, nullptr, ro);
   std::vector<double> resumed;
   for (auto& t : r.model->trainable_parameters()) {
     auto v = t.to_vector();
@@ -146,6 +147,6 @@ TEST_CASE("trainer: a resumed run equals an uninterrupted one", "[trainer]") {
   Run r2;
   auto tl2 = loader(true);
   ro.lr = 1e-3;
-  CHECK_THROWS_WITH(tasks::train_classifier(r2.clf, *tl2, nullptr, ro), Catch::Contains("options differ"));
+  CHECK_THROWS_WITH(tasks::train_model(r2.clf, *tl2, nullptr, ro), Catch::Contains("options differ"));
   fs::remove_all(o.out_dir);
 }

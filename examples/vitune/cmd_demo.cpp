@@ -79,14 +79,14 @@ std::string pretrain(const DemoOptions& o, vt::data::DatasetPtr train, vt::data:
                (long long)train->size(), (long long)o.pretrain_epochs);
   vt::manual_seed(0);
   vt::nn::VisionTransformer model(demo_config(5));
-  vt::tasks::Classifier clf;
+  vt::tasks::TaskModel clf;
   clf.module = &model;
   clf.forward = [&](const vt::Tensor& x) { return model.forward(x); };
   vt::tasks::TrainOptions t;
   t.epochs = o.pretrain_epochs, t.lr = 2e-3, t.weight_decay = 0.05, t.warmup_epochs = 0.5;
   t.label_smoothing = 0.1, t.out_dir = dir, t.progress = o.progress, t.label = "pretrain";
   auto tl = make_loader(train, true, 128, o), el = make_loader(test, false, 256, o);
-  vt::tasks::train_classifier(clf, *tl, el.get(), t);
+  vt::tasks::train_model(clf, *tl, el.get(), t);
   std::map<std::string, vt::Tensor> sd;
   for (auto& [k, v] : model.state_dict()) sd[k] = v;
   vt::save_safetensors(ckpt, sd, {{"format", "pt"}, {"vitune_demo", cfg.dump()}});
@@ -111,7 +111,7 @@ Row adapt(const DemoOptions& o, const std::string& method, const std::string& ck
   json opts = json::object();
   if (method == "convpass") opts["scale"] = 1.0;  // s from the paper's grid, for this small model
   vt::peft::TunerConfig tuner = vt::peft::apply_method(model, {method, opts});
-  vt::tasks::Classifier clf;
+  vt::tasks::TaskModel clf;
   clf.module = &model;
   clf.forward = [&](const vt::Tensor& x) { return model.forward(x); };
   vt::peft::AdapterInfo info{tuner, "vit_demo", 5};
@@ -127,8 +127,8 @@ Row adapt(const DemoOptions& o, const std::string& method, const std::string& ck
   t.out_dir = o.out + "/" + method, t.progress = o.progress, t.label = method;
   auto tl = make_loader(train, true, 32, o), el = make_loader(test, false, 256, o);
   auto t0 = std::chrono::steady_clock::now();
-  vt::tasks::TrainSummary s = vt::tasks::train_classifier(clf, *tl, el.get(), t);
-  return {method, s.last_top1, model.param_report().trainable_backbone, seconds_since(t0)};
+  vt::tasks::TrainSummary s = vt::tasks::train_model(clf, *tl, el.get(), t);
+  return {method, s.last("top1"), model.param_report().trainable_backbone, seconds_since(t0)};
 }
 
 void run_demo(const DemoOptions& o) {

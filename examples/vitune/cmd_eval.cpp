@@ -39,12 +39,13 @@ void run_eval(const EvalOptions& o) {
         if (b->mlp_dispatcher) b->mlp_dispatcher->sparse = false;
   const int64_t size = o.data.img_size > 0 ? o.data.img_size : model_img_size(*model);
   auto loader = o.data.loader(eval, false, size);
-  vt::tasks::Classifier clf = as_classifier(*model, info);
+  vt::tasks::TaskModel clf = as_classifier(*model, info);
   vt::peft::dyt_reset_stats(model->module());
   vt::tasks::EvalResult r = vt::tasks::evaluate(clf, *loader, o.progress);
   nlohmann::json j = {{"model", model->name()}, {"adapter", o.adapter}, {"data", eval->describe()},
-                      {"images", r.images}, {"top1", r.top1}, {"top5", r.top5}, {"loss", r.loss},
+                      {"images", r.images},
                       {"seconds", r.seconds}, {"img_per_s", r.seconds > 0 ? r.images / r.seconds : 0.0}};
+  j.update(r.metrics);  // top1, top5, loss
   if (info.tuner.method == "dyt") {  // the share of patch tokens the MLPs actually processed
     const double rate = vt::peft::dyt_stats(model->module()).mlp_token_rate;
     j["dyt_mlp_token_rate"] = rate;

@@ -43,7 +43,7 @@ void run_finetune(FinetuneOptions& o) {
   auto train_loader = o.data.loader(train, true, size);
   auto eval_loader = o.data.loader(eval, false, size);
   vt::peft::AdapterInfo info{tuner, model->name(), classes};
-  vt::tasks::Classifier clf = as_classifier(*model, info);
+  vt::tasks::TaskModel clf = as_classifier(*model, info);
   if (tuner.method == "dyt") {  // DyT trains with its own loss (peft/dyt.h)
     const double rate = tuner.options.at("rate").get<double>();
     Backbone* b = model.get();
@@ -55,7 +55,7 @@ void run_finetune(FinetuneOptions& o) {
   std::fprintf(stderr, "finetune: %s with %s on %s (%lld images, %lld classes); eval on %lld images\n",
                model->name().c_str(), tuner.to_json().dump().c_str(), train->describe().c_str(),
                (long long)train->size(), (long long)classes, (long long)eval->size());
-  vt::tasks::TrainSummary s = vt::tasks::train_classifier(clf, *train_loader, eval_loader.get(), o.train);
+  vt::tasks::TrainSummary s = vt::tasks::train_model(clf, *train_loader, eval_loader.get(), o.train);
   auto j = s.to_json();
   j["model"] = model->name();
   j["method"] = tuner.method;

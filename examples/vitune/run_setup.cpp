@@ -34,8 +34,8 @@ std::unique_ptr<Backbone> load_backbone(const ModelSpec& spec, const std::string
   return model;
 }
 
-vt::tasks::Classifier as_classifier(Backbone& b, const vt::peft::AdapterInfo& info) {
-  vt::tasks::Classifier c;
+vt::tasks::TaskModel as_classifier(Backbone& b, const vt::peft::AdapterInfo& info) {
+  vt::tasks::TaskModel c;
   c.module = &b.module();
   c.forward = [&b](const vt::Tensor& x) { return b.forward_head(b.forward_features(x)); };
   c.save = [&b, info](const std::string& dir) { vt::peft::save_adapter(dir, b.module(), info); };

@@ -20,7 +20,7 @@ std::unique_ptr<Backbone> load_backbone(const ModelSpec& spec, const std::string
 int64_t model_img_size(Backbone& b);  // the config's input size
 
 // The classifier the trainer sees: head(features(x)); `save` writes an adapter directory.
-vt::tasks::Classifier as_classifier(Backbone& b, const vt::peft::AdapterInfo& info);
+vt::tasks::TaskModel as_classifier(Backbone& b, const vt::peft::AdapterInfo& info);
 
 // --data, --eval-data, --img-size, --normalize, --augment, --batch, --workers, --train-limit,
 // --eval-limit, --data-seed

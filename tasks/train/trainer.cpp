@@ -33,42 +33,41 @@ void append_line(const std::string& path, const json& j) {
 // One epoch's record, kept for the curves (and saved in the trainer state for resuming).
 struct EpochRecord {
   int64_t epoch;
-  double train_loss, top1 = NAN, top5 = NAN, eval_loss = NAN;
+  double train_loss;
+  json eval;  // the metric's numbers, or null when this epoch was not evaluated
 };
 
 json history_json(const std::vector<EpochRecord>& h) {
   json a = json::array();
-  for (auto& r : h)
-    a.push_back({{"epoch", r.epoch}, {"train_loss", r.train_loss},
-                 {"top1", std::isnan(r.top1) ? json(nullptr) : json(r.top1)},
-                 {"top5", std::isnan(r.top5) ? json(nullptr) : json(r.top5)},
-                 {"eval_loss", std::isnan(r.eval_loss) ? json(nullptr) : json(r.eval_loss)}});
+  for (auto& r : h) a.push_back({{"epoch", r.epoch}, {"train_loss", r.train_loss}, {"eval", r.eval}});
   return a;
 }
 
 std::vector<EpochRecord> history_from(const json& a) {
   std::vector<EpochRecord> h;
-  auto num = [](const json& v) { return v.is_null() ? NAN : v.get<double>(); };
   for (auto& r : a)
-    h.push_back({r.at("epoch").get<int64_t>(), r.at("train_loss").get<double>(), num(r.at("top1")),
-                 num(r.at("top5")), num(r.at("eval_loss"))});
+    h.push_back({r.at("epoch").get<int64_t>(), r.at("train_loss").get<double>(), r.at("eval")});
   return h;
 }
 
-void draw_curves(const std::string& path, const std::string& label, const std::vector<EpochRecord>& h) {
-  Series loss{"train loss", {}}, eloss{"eval loss", {}}, top1{"top-1", {}}, top5{"top-5", {}};
+void draw_curves(const std::string& path, const std::string& label, const Metric& metric,
+                 const std::vector<EpochRecord>& h) {
+  Series loss{"train loss", {}}, eloss{"eval loss", {}};
+  std::vector<Series> curves;
+  for (auto& k : metric.curve_keys()) curves.push_back({k, {}});
   for (auto& r : h) {
-    loss.points.push_back({(double)r.epoch + 1, r.train_loss});
-    if (!std::isnan(r.top1)) {
-      eloss.points.push_back({(double)r.epoch + 1, r.eval_loss});
-      top1.points.push_back({(double)r.epoch + 1, r.top1});
-      top5.points.push_back({(double)r.epoch + 1, r.top5});
-    }
+    const double x = (double)r.epoch + 1;
+    loss.points.push_back({x, r.train_loss});
+    if (r.eval.is_null()) continue;
+    if (r.eval.contains("loss")) eloss.points.push_back({x, r.eval["loss"].get<double>()});
+    for (auto& c : curves)
+      if (r.eval.contains(c.name)) c.points.push_back({x, r.eval[c.name].get<double>()});
   }
   std::vector<Series> losses{loss};
   if (!eloss.points.empty()) losses.push_back(eloss);
-  std::vector<Chart> charts{{label + ": loss", "epoch", "cross-entropy", losses}};
-  if (!top1.points.empty()) charts.push_back({label + ": accuracy", "epoch", "%", {top1, top5}});
+  std::vector<Chart> charts{{label + ": loss", "epoch", "loss", losses}};
+  if (!curves.empty() && !curves[0].points.empty())
+    charts.push_back({label + ": " + metric.score_name(), "epoch", metric.curve_unit(), curves});
   write_line_charts_svg(path, charts);
 }
 
@@ -112,64 +111,44 @@ json TrainOptions::to_json() const {
 }
 
 json TrainSummary::to_json() const {
-  return {{"epochs", epochs}, {"iterations", iterations}, {"trainable_params", trainable},
-          {"best_top1", best_top1}, {"best_epoch", best_epoch}, {"last_top1", last_top1},
-          {"last_top5", last_top5}, {"last_train_loss", last_train_loss},
-          {"train_seconds", train_seconds}, {"eval_seconds", eval_seconds},
-          {"train_img_per_s", img_per_s}};
+  json j = {{"epochs", epochs}, {"iterations", iterations}, {"trainable_params", trainable},
+            {"score", score_name}, {"best_" + score_name, best_score}, {"best_epoch", best_epoch},
+            {"last_train_loss", last_train_loss}, {"train_seconds", train_seconds},
+            {"eval_seconds", eval_seconds}, {"train_img_per_s", img_per_s}};
+  for (auto& [k, v] : last_metrics.items()) j["last_" + k] = v;
+  return j;
 }
 
-int64_t topk_correct(const Tensor& logits, const Tensor& labels, int64_t k) {
-  Tensor l = logits.to(DType::F64).contiguous();
-  const int64_t B = l.size(0), C = l.size(1);
-  const double* p = l.data<double>();
-  std::vector<double> lab = labels.to_vector();
-  int64_t hits = 0;
-  for (int64_t i = 0; i < B; ++i) {
-    const double* row = p + i * C;
-    const int64_t y = (int64_t)lab[i];
-    int64_t above = 0;  // classes scoring higher than the true one (ties: lower index wins)
-    for (int64_t c = 0; c < C; ++c) above += row[c] > row[y] || (row[c] == row[y] && c < y);
-    hits += above < k;
-  }
-  return hits;
-}
-
-EvalResult evaluate(Classifier& m, data::DataLoader& data, const std::string& progress,
+EvalResult evaluate(TaskModel& m, data::DataLoader& data, const std::string& progress,
                     const std::string& label) {
   const double t0 = now_s();
   const bool was_training = m.module->training();
   m.module->eval();
   NoGrad ng;
+  std::unique_ptr<Metric> metric = m.metric();
   EvalResult r;
-  double loss_sum = 0;
-  int64_t hit1 = 0, hit5 = 0;
   data.start_epoch(0);
   Progress bar(label, data.batches_per_epoch(), Progress::parse_mode(progress));
   data::Batch b;
   int64_t done = 0;
   while (data.next(b)) {
-    Tensor logits = m.forward(b.images);
-    const int64_t n = b.labels.size(0);
-    loss_sum += cross_entropy(logits, b.labels).item() * n;
-    hit1 += topk_correct(logits, b.labels, 1);
-    hit5 += topk_correct(logits, b.labels, std::min<int64_t>(5, logits.size(1)));
-    r.images += n;
+    metric->add(m.predict ? m.predict(b.images) : m.forward(b.images), b);
+    r.images += b.images.size(0);
     bar.update(++done, r.images, "");
   }
-  if (r.images) {
-    r.top1 = 100.0 * hit1 / r.images, r.top5 = 100.0 * hit5 / r.images, r.loss = loss_sum / r.images;
-  }
+  r.metrics = metric->result();
+  r.score_name = metric->score_name();
+  r.score = r.metrics.at(r.score_name).get<double>();
   r.seconds = now_s() - t0;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "top-1 %.2f%%", r.top1);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%s %.4g", r.score_name.c_str(), r.score);
   bar.finish(buf);
   m.module->train(was_training);
   return r;
 }
 
-TrainSummary train_classifier(Classifier& m, data::DataLoader& train, data::DataLoader* eval,
-                              const TrainOptions& o) {
+TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader* eval,
+                         const TrainOptions& o) {
   if (o.epochs <= 0) throw Error("train: epochs must be positive, got " + std::to_string(o.epochs));
   if (!(o.lr > 0)) throw Error("train: lr must be positive");
   if (o.resume && o.out_dir.empty()) throw Error("train: resume needs an output directory");
@@ -181,6 +160,8 @@ TrainSummary train_classifier(Classifier& m, data::DataLoader& train, data::Data
   AdamW opt(param_groups_no_decay(m.module->named_parameters(), o.weight_decay), o.lr);
   std::vector<Tensor> trainable = m.module->trainable_parameters();
   TrainSummary s;
+  const std::unique_ptr<Metric> metric = m.metric();  // for its names (curves, summary)
+  s.score_name = metric->score_name();
   for (auto& t : trainable) s.trainable += t.numel();
   if (trainable.empty()) throw Error("train: the model has no trainable parameters");
   CosineSchedule sched(o.lr, o.epochs * per_epoch, (int64_t)std::llround(o.warmup_epochs * per_epoch),
@@ -206,7 +187,7 @@ TrainSummary train_classifier(Classifier& m, data::DataLoader& train, data::Data
     opt.load_state(os);
     first_epoch = meta.at("epoch").get<int64_t>() + 1;
     history = history_from(meta.at("history"));
-    s.best_top1 = meta.at("best_top1").get<double>();
+    s.best_score = meta.at("best_score").get<double>();
     s.best_epoch = meta.at("best_epoch").get<int64_t>();
     default_generator() = Generator(meta.at("rng_seed").get<uint64_t>());
     default_generator().offset = meta.at("rng_offset").get<uint64_t>();
@@ -230,7 +211,7 @@ TrainSummary train_classifier(Classifier& m, data::DataLoader& train, data::Data
       const int64_t it = epoch * per_epoch + i;
       sched.apply(opt, it);
       opt.zero_grad();
-      Tensor loss = m.loss ? m.loss(b.images, b.labels)
+      Tensor loss = m.loss ? m.loss(b.images, b.targets.defined() ? b.targets : b.labels)
                            : cross_entropy(m.forward(b.images), b.labels, o.label_smoothing);
       loss.backward();
       if (o.clip_grad > 0) clip_grad_norm(trainable, o.clip_grad);
@@ -241,7 +222,7 @@ TrainSummary train_classifier(Classifier& m, data::DataLoader& train, data::Data
                     std::to_string(epoch + 1) + ", iteration " + std::to_string(i + 1) +
                     " (try a lower --lr)");
       loss_sum += l, window += l, ++in_window;
-      epoch_images += b.labels.size(0);
+      epoch_images += b.images.size(0);
       ++i;
       char extra[64];
       std::snprintf(extra, sizeof extra, "loss %.4f", loss_sum / i);
@@ -260,7 +241,7 @@ TrainSummary train_classifier(Classifier& m, data::DataLoader& train, data::Data
     char extra[64];
     std::snprintf(extra, sizeof extra, "loss %.4f", i ? loss_sum / i : 0.0);
     bar.finish(extra);
-    EpochRecord rec{epoch, i ? loss_sum / i : 0.0};
+    EpochRecord rec{epoch, i ? loss_sum / i : 0.0, nullptr};
     s.last_train_loss = rec.train_loss;
     s.iterations = (epoch + 1) * per_epoch;
 
@@ -268,21 +249,29 @@ TrainSummary train_classifier(Classifier& m, data::DataLoader& train, data::Data
     if (eval && (last_epoch || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0))) {
       EvalResult r = evaluate(m, *eval, o.progress, o.label + " eval");
       s.eval_seconds += r.seconds;
-      rec.top1 = r.top1, rec.top5 = r.top5, rec.eval_loss = r.loss;
-      s.last_top1 = r.top1, s.last_top5 = r.top5;
-      std::fprintf(stderr, "%s epoch %lld: train loss %.4f, eval top-1 %.2f%%, top-5 %.2f%%\n",
-                   o.label.c_str(), (long long)epoch + 1, rec.train_loss, r.top1, r.top5);
-      if (!out.empty())
-        append_line(metrics, {{"type", "eval"}, {"epoch", epoch + 1}, {"top1", r.top1},
-                              {"top5", r.top5}, {"loss", r.loss}});
-      if (r.top1 > s.best_top1 || s.best_epoch == 0) {
-        s.best_top1 = r.top1, s.best_epoch = epoch + 1;
+      rec.eval = r.metrics;
+      s.last_metrics = r.metrics;
+      std::string shown;
+      for (auto& [k, v] : r.metrics.items()) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%s%s %.4g", shown.empty() ? "" : ", ", k.c_str(), v.get<double>());
+        shown += buf;
+      }
+      std::fprintf(stderr, "%s epoch %lld: train loss %.4f, eval %s\n", o.label.c_str(),
+                   (long long)epoch + 1, rec.train_loss, shown.c_str());
+      if (!out.empty()) {
+        json line = {{"type", "eval"}, {"epoch", epoch + 1}};
+        line.update(r.metrics);
+        append_line(metrics, line);
+      }
+      if (r.score > s.best_score || s.best_epoch == 0) {
+        s.best_score = r.score, s.best_epoch = epoch + 1;
         if (!out.empty() && m.save) write_dir_atomic(out + "/best", m.save);
       }
     }
     history.push_back(rec);
     if (!out.empty()) {
-      json meta = {{"epoch", epoch}, {"history", history_json(history)}, {"best_top1", s.best_top1},
+      json meta = {{"epoch", epoch}, {"history", history_json(history)}, {"best_score", s.best_score},
                    {"best_epoch", s.best_epoch}, {"rng_seed", default_generator().seed},
                    {"rng_offset", default_generator().offset}, {"options", o.to_json()}};
       write_dir_atomic(out + "/last", [&](const std::string& dir) {
@@ -291,7 +280,7 @@ TrainSummary train_classifier(Classifier& m, data::DataLoader& train, data::Data
         for (auto& [k, t] : opt.state()) st["optim." + k] = t;
         save_safetensors(dir + "/trainer_state.safetensors", st, {{"vitune_trainer", meta.dump()}});
       });
-      draw_curves(out + "/curve.svg", o.label, history);
+      draw_curves(out + "/curve.svg", o.label, *metric, history);
     }
   }
   s.epochs = o.epochs;

@@ -1,16 +1,17 @@
-// trainer.h — the classification training loop: data -> model -> loss -> AdamW -> metrics ->
-// checkpoints, the same for every PEFT method.
+// trainer.h — the training loop: data -> model -> loss -> AdamW -> metrics -> checkpoints, the
+// same for every PEFT method and every task (classification here; segmentation and depth bring
+// their loss and metric, tasks/dense).
 //
-//   per iteration:  lr from warm-up + cosine (per iteration), forward, cross-entropy,
-//                   backward (only trainable tensors get gradients), optional clipping, step
-//   per epoch:      a metrics line, an evaluation every `eval_every` epochs (top-1 / top-5),
-//                   OUT/last (adapter + trainer state) and OUT/best (adapter) checkpoints,
-//                   OUT/curve.svg redrawn
+//   per iteration:  lr from warm-up + cosine (per iteration), forward, loss (cross-entropy by
+//                   default), backward (only trainable tensors get gradients), clipping, step
+//   per epoch:      a metrics line, an evaluation every `eval_every` epochs (the model's
+//                   Metric: top-1 / top-5 by default), OUT/last (adapter + trainer state) and
+//                   OUT/best (adapter, best score) checkpoints, OUT/curve.svg redrawn
 //   at the end:     OUT/summary.json
 //
 // OUT/metrics.jsonl has one JSON object a line: {"type": "train", "epoch", "iter", "loss",
 // "lr", "img_s"} every `log_every` iterations and at epoch ends; {"type": "eval", "epoch",
-// "top1", "top5", "loss"} after each evaluation.
+// ...the metric's numbers ("top1", "top5", "loss" for classification)} after each evaluation.
 //
 // Resume: OUT/last holds the adapter, the optimizer's moments, the RNG position and the epoch;
 // `resume` restores them and continues with the next epoch. The data order depends only on
@@ -22,6 +23,7 @@
 
 #include "nn/module.h"
 #include "tasks/data/loader.h"
+#include "tasks/train/metric.h"
 
 namespace vt::tasks {
 
@@ -42,41 +44,48 @@ struct TrainOptions {
 };
 
 // What the trainer trains: the module (its trainable tensors are optimised), the forward from
-// images to logits, and how to save an adapter checkpoint into a directory.
-struct Classifier {
+// images to outputs, how to save an adapter checkpoint into a directory, and — for anything
+// but plain classification — the loss, the evaluation forward and the metric.
+struct TaskModel {
   nn::Module* module = nullptr;
-  std::function<Tensor(const Tensor&)> forward;        // (B, C, H, W) -> (B, classes)
+  std::function<Tensor(const Tensor&)> forward;        // (B, C, H, W) -> (B, classes) or maps
   std::function<void(const std::string& dir)> save;    // writes an adapter directory
-  // Optional training loss (images, labels) -> scalar, for methods whose loss is not plain
-  // cross-entropy of one forward (DyT: two passes + distillation + rate). Label smoothing
-  // applies to the default loss only.
+  // Training loss (images, targets) -> scalar; targets are the batch's dense targets if it has
+  // them, else its labels. Unset: cross-entropy of forward (with label smoothing). DyT sets
+  // its own (two passes + distillation + rate), the dense tasks theirs.
   std::function<Tensor(const Tensor&, const Tensor&)> loss;
+  // Evaluation forward (e.g. sliding-window inference); unset: forward.
+  std::function<Tensor(const Tensor&)> predict;
+  MetricFactory metric = classification_metric;
 };
 
 struct EvalResult {
-  double top1 = 0, top5 = 0, loss = 0;  // accuracies in %, mean cross-entropy
+  nlohmann::json metrics;  // the metric's numbers, e.g. {"top1", "top5", "loss"}
+  std::string score_name;  // which of them ranks checkpoints ("top1", "mIoU", "d1")
+  double score = 0;
   int64_t images = 0;
   double seconds = 0;
 };
 
-// Accuracy and loss over one pass of `data` (eval mode, no gradients).
-EvalResult evaluate(Classifier& model, data::DataLoader& data, const std::string& progress = "none",
+// The model's metric over one pass of `data` (eval mode, no gradients).
+EvalResult evaluate(TaskModel& model, data::DataLoader& data, const std::string& progress = "none",
                     const std::string& label = "eval");
 
 struct TrainSummary {
   int64_t epochs = 0, iterations = 0, trainable = 0;
-  double best_top1 = 0, last_top1 = 0, last_top5 = 0, last_train_loss = 0;
+  std::string score_name = "top1";
+  double best_score = 0, last_train_loss = 0;
+  nlohmann::json last_metrics = nlohmann::json::object();  // of the last evaluation
   int64_t best_epoch = 0;
   double train_seconds = 0, eval_seconds = 0, img_per_s = 0;
+  double last(const std::string& key) const { return last_metrics.value(key, 0.0); }
+  // {"best_<score>", "best_epoch", "last_<key>" for every metric, ...}
   nlohmann::json to_json() const;
 };
 
 // Trains `model` on `train`, evaluating on `eval` (may be null). Throws vt::Error for a bad
 // option or a resume directory that does not match the run.
-TrainSummary train_classifier(Classifier& model, data::DataLoader& train, data::DataLoader* eval,
-                              const TrainOptions& opt);
-
-// Top-k hits of logits (B, classes) against labels (B) I64.
-int64_t topk_correct(const Tensor& logits, const Tensor& labels, int64_t k);
+TrainSummary train_model(TaskModel& model, data::DataLoader& train, data::DataLoader* eval,
+                         const TrainOptions& opt);
 
 }  // namespace vt::tasks

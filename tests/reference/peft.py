@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import st  # noqa: E402
 from backbones import swin_to_timm, to_timm  # noqa: E402
-from peft_tuners import (Convpass, IConFormer, FacT, LoRA, SSF, Adapter, AdaptFormer, Prefix, Tuner, VPTSwin,  # noqa: E402
+from peft_tuners import (FacT, LoRA, SSF, Adapter, AdaptFormer, Prefix, Tuner, VPTSwin,  # noqa: E402
                          VPTViT)
 
 OUT = os.path.join(HERE, "..", "fixtures")
@@ -70,6 +70,7 @@ def attention(t, name, z, qkv_w, qkv_b, proj_w, proj_b, heads, bias=None):
         if bias is not None:
             bias = F.pad(bias, (extra[0].shape[2], 0))
     o = mha(q, k, v, heads, bias)
+    o = t.head_out(name, q, k, v, bias, o, heads)  # a tuner on the heads' output (U-Tuning)
     return t.out(name + ".proj", o, F.linear(o, proj_w, proj_b))
 
 
@@ -81,17 +82,21 @@ def mlp(t, name, z, fc1, fc2):
 
 def block_tail(t, name, x, h, norm2, fc1, fc2, z=None):
     """Everything after attention's output h, shared by ViT and Swin (sequences (B, N, D));
-    z: the LN1 output, for branches beside attention."""
+    x: the block input; z: the LN1 output, for branches beside attention."""
+    pb = t.block_parallel(name, x)
     pa = None if z is None else t.ln_parallel(name, "attn", z)
     x = x + t.adapter(name + ".adapter_attn", h)
     if pa is not None:
         x = x + pa
     par = t.mlp_parallel(name, x)
+    gate = t.mlp_gate(name, x)  # DyT: (B, N, 1) per-token mask on the MLP output
     z2 = t.out(name + ".norm2", x, ln(x, norm2))
     pm = t.ln_parallel(name, "mlp", z2)
-    out = x + t.adapter(name + ".adapter_mlp", mlp(t, name + ".mlp", z2, fc1, fc2))
+    h2 = mlp(t, name + ".mlp", z2, fc1, fc2)
+    out = x + t.adapter(name + ".adapter_mlp", h2 if gate is None else h2 * gate)
     out = out if par is None else out + par
-    return out if pm is None else out + pm
+    out = out if pm is None else out + pm
+    return out if pb is None else out + pb
 
 
 def vit_forward(m, t, images):
@@ -164,7 +169,8 @@ def swin_forward(m, t, images):
             B, H, W, C = x.shape
             z = t.out(name + ".norm1", x, ln(x, blk.norm1))
             h = swin_attention(t, name + ".attn", blk, z).reshape(B, H * W, C)
-            x = block_tail(t, name, x.reshape(B, H * W, C), h, blk.norm2, blk.mlp[0], blk.mlp[3])
+            x = block_tail(t, name, x.reshape(B, H * W, C), h, blk.norm2, blk.mlp[0], blk.mlp[3],
+                           z.reshape(B, H * W, C))
             x = x.reshape(B, H, W, C)
     x = t.out("norm", x, ln(x, m.norm)).mean((1, 2))
     return F.linear(x, m.head.weight, m.head.bias)
@@ -180,10 +186,10 @@ def run_case(out, name, model, forward, tuner, images, G, trainable):
     for k, v in tuner.params.items():
         out[f"{name}.param.{k}"] = v.detach().float()
     wrt = {**tuner.params, **trainable}
-    grads = torch.autograd.grad((logits * G).sum(), list(wrt.values()))
+    grads = torch.autograd.grad((logits * G).sum(), list(wrt.values()), allow_unused=True)
     out[f"{name}.logits"] = logits.detach().float()
-    for k, g in zip(wrt, grads):
-        out[f"{name}.grad.{k}"] = g.float()
+    for (k, w), g in zip(wrt.items(), grads):  # unused (DyT's gate in eval): a zero gradient
+        out[f"{name}.grad.{k}"] = (torch.zeros_like(w) if g is None else g).float()
     print(f"  {name}: {len(tuner.params)} tuner tensors, |logits| max {logits.abs().max():.3g}, "
           f"moved by the tuner {moved:.3g}")
 
@@ -212,11 +218,21 @@ def model_classes(m):
     return m.heads.head.out_features if hasattr(m, "heads") else m.head.out_features
 
 
+def make_vit():
+    # ViTConfig "vit_test_tiny": 32 px, patch 8, 4 blocks, 4 heads, D 64, MLP 256; 10 classes
+    return VisionTransformer(image_size=32, patch_size=8, num_layers=4, num_heads=4, hidden_dim=64,
+                             mlp_dim=256, num_classes=10)
+
+
+def make_swin():
+    # SwinConfig "swin_test_tiny": 56 px, patch 4 -> 14x14 (windows of 7, shifted), merge to 7x7
+    return SwinTransformer(patch_size=[4, 4], embed_dim=32, depths=[2, 2], num_heads=[2, 4],
+                           window_size=[7, 7], stochastic_depth_prob=0.0, num_classes=10)
+
+
 def vit_fixture():
     gen = torch.Generator().manual_seed(21)
-    # ViTConfig "vit_test_tiny": 32 px, patch 8, 4 blocks, 4 heads, D 64, MLP 256; 10 classes
-    m = VisionTransformer(image_size=32, patch_size=8, num_layers=4, num_heads=4, hidden_dim=64,
-                          mlp_dim=256, num_classes=10)
+    m = make_vit()
     out = {}
     images, G = common(m, "vit_test_tiny", 32, gen, out)
     with torch.no_grad():  # the hand-written forward is torchvision's
@@ -241,9 +257,7 @@ def vit_fixture():
         "ssf": SSF(gen, ssf_sites),
         "fact": FacT(gen, blocks, 4, 2.0),
         "bitfit": Tuner(gen),
-        "convpass": Convpass(gen, blocks, 4, 0.7, 4),
-        "iconformer": IConFormer(gen, blocks, 4, 3, 0.8, 4),
-    }
+    }  # the seed methods (Convpass, U-Tuning, DyT, iConFormer) are in peft_seeds.py
     for name, t in cases.items():
         run_case(out, name, m, vit_forward, t, images, G, {**head, **(biases if name == "bitfit" else {})})
     st.save(os.path.join(OUT, "peft_vit.safetensors"), out)
@@ -251,9 +265,7 @@ def vit_fixture():
 
 def swin_fixture():
     gen = torch.Generator().manual_seed(23)
-    # SwinConfig "swin_test_tiny": 56 px, patch 4 -> 14x14 (windows of 7, shifted), merge to 7x7
-    m = SwinTransformer(patch_size=[4, 4], embed_dim=32, depths=[2, 2], num_heads=[2, 4],
-                        window_size=[7, 7], stochastic_depth_prob=0.0, num_classes=10)
+    m = make_swin()
     out = {}
     images, G = common(m, "swin_test_tiny", 56, gen, out)
     with torch.no_grad():

@@ -20,6 +20,8 @@ The tuners, as their official code has them:
                shared by the blocks (one pair per width on Swin) and per-block cores
   bitfit       the plain model; only the biases (and the head) train
 """
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -57,6 +59,15 @@ class Tuner:
         return x
 
     def ln_parallel(self, block, site, z):  # a branch fed by LN1 (site "attn") / LN2 ("mlp") output
+        return None
+
+    def head_out(self, attn, q, k, v, bias, o, heads):  # attention's output before proj, (B', N, D);
+        return o  # q: (B', N, D) rows, k, v: (B', H, N, Dh), bias: (B' or 1, H, N, N) or None
+
+    def mlp_gate(self, block, x):  # a (B, N, 1) mask on the MLP output, fed by its residual input
+        return None
+
+    def block_parallel(self, block, x):  # a branch beside the whole block, fed by its input x
         return None
 
 
@@ -228,31 +239,44 @@ def quick_gelu(x):
     return x * torch.sigmoid(1.702 * x)
 
 
-class Convpass(Tuner):
-    """Convpass (JieShibo/PETL-ViT convpass.py), ViT form: CLS through the same 3x3 conv."""
+def square_grid(N, prefix):
+    """The side g of the g x g token grid after `prefix` tokens (ViT: 1, the CLS; Swin: 0)."""
+    g = math.isqrt(N - prefix)
+    assert g * g == N - prefix, (N, prefix)
+    return g
 
-    def __init__(self, gen, blocks, h, scale, grid):
+
+class Convpass(Tuner):
+    """Convpass (JieShibo/PETL-ViT convpass.py). ViT form (prefix=1): CLS through the same 3x3
+    conv; Swin form (prefix=0): the conv on the stage's grid. sites: the bypasses present."""
+
+    def __init__(self, gen, blocks, h, scale, prefix, sites=("attn", "mlp")):
         super().__init__(gen)
-        self.scale, self.grid = scale, grid
+        self.scale, self.prefix = scale, prefix
         for name, D in blocks:
-            for site in ("attn", "mlp"):
+            for site in sites:
                 pre = f"{name}.convpass_{site}"
                 bottleneck(self, pre, D, h)
                 self.p(pre + ".conv.weight", (h, h, 3, 3))
                 self.p(pre + ".conv.bias", (h,))
 
     def ln_parallel(self, block, site, z):
+        if f"{block}.convpass_{site}.conv.weight" not in self.params:
+            return None
         P = lambda k: self.params[f"{block}.convpass_{site}.{k}"]  # noqa: E731
         B, N, _ = z.shape
-        g = self.grid
+        p = self.prefix
+        g = square_grid(N, p)
         u = quick_gelu(F.linear(z, P("net.down.weight"), P("net.down.bias")))
         h = u.shape[-1]
-        patch = u[:, 1:].reshape(B, g, g, h).permute(0, 3, 1, 2)
+        patch = u[:, p:].reshape(B, g, g, h).permute(0, 3, 1, 2)
         patch = F.conv2d(patch, P("conv.weight"), P("conv.bias"), padding=1)
-        patch = patch.permute(0, 2, 3, 1).reshape(B, g * g, h)
-        cls = u[:, :1].reshape(B, 1, 1, h).permute(0, 3, 1, 2)
-        cls = F.conv2d(cls, P("conv.weight"), P("conv.bias"), padding=1).permute(0, 2, 3, 1).reshape(B, 1, h)
-        c = quick_gelu(torch.cat([cls, patch], 1))
+        c = patch.permute(0, 2, 3, 1).reshape(B, g * g, h)
+        if p:
+            cls = u[:, :p].reshape(B * p, 1, 1, h).permute(0, 3, 1, 2)
+            cls = F.conv2d(cls, P("conv.weight"), P("conv.bias"), padding=1).permute(0, 2, 3, 1).reshape(B, p, h)
+            c = torch.cat([cls, c], 1)
+        c = quick_gelu(c)
         return F.linear(c, P("net.up.weight"), P("net.up.bias")) * self.scale
 
 
@@ -260,9 +284,9 @@ class IConFormer(Tuner):
     """iConFormer, our reading (peft/iconformer.cpp): per-image depthwise kernels generated from
     the pooled down-projection, applied on the token grid (grouped-conv formulation here)."""
 
-    def __init__(self, gen, blocks, d, k, scale, grid):
+    def __init__(self, gen, blocks, d, k, scale, prefix):
         super().__init__(gen)
-        self.k, self.scale, self.grid = k, scale, grid
+        self.k, self.scale, self.prefix = k, scale, prefix
         for name, D in blocks:
             for site in ("attn", "mlp"):
                 pre = f"{name}.iconformer_{site}"
@@ -274,8 +298,8 @@ class IConFormer(Tuner):
         block, which = site.rsplit(".adapter_", 1)
         P = lambda n: self.params[f"{block}.iconformer_{which}.{n}"]  # noqa: E731
         B, N, _ = x.shape
-        g, k = self.grid, self.k
-        p = N - g * g
+        k, p = self.k, self.prefix
+        g = square_grid(N, p)
         z = F.linear(x, P("net.down.weight"), P("net.down.bias"))
         d = z.shape[-1]
         kern = F.linear(z.mean(1), P("icon.weight"), P("icon.bias")).reshape(B * d, 1, k, k)

@@ -1,0 +1,102 @@
+// dense_model.cpp — backbone features, the dense forward, sliding windows (see dense_model.h).
+#include "tasks/dense/dense_model.h"
+
+#include <cstring>
+
+#include "nn/swin.h"
+#include "nn/vit.h"
+#include "tasks/dense/dense_loss.h"
+
+namespace vt::dense {
+
+std::vector<Tensor> backbone_features(nn::Module& backbone, const Tensor& images) {
+  if (auto* s = dynamic_cast<nn::SwinTransformer*>(&backbone)) return s->forward_pyramid(images);
+  if (auto* v = dynamic_cast<nn::VisionTransformer*>(&backbone)) {
+    const int64_t B = images.size(0), P = v->cfg.patch;
+    const int64_t h = images.size(2) / P, w = images.size(3) / P, N = h * w;
+    Tensor x = v->forward_tokens(images);  // (B, prefix + N, D)
+    if (v->cfg.global_pool != "avg") x = v->norm->forward(x);
+    x = x.narrow(1, x.size(1) - N, N);     // the patch tokens, row-major
+    return {x.reshape({B, h, w, x.size(2)}).permute({0, 3, 1, 2})};  // (B, D, h, w)
+  }
+  throw Error("dense: the backbone is neither a ViT nor a Swin");
+}
+
+std::vector<int64_t> backbone_feature_channels(nn::Module& backbone) {
+  if (auto* s = dynamic_cast<nn::SwinTransformer*>(&backbone)) {
+    std::vector<int64_t> c;
+    for (int64_t i = 0; i < s->cfg.num_stages(); ++i) c.push_back(s->cfg.stage_dim(i));
+    return c;
+  }
+  if (auto* v = dynamic_cast<nn::VisionTransformer*>(&backbone)) return {v->cfg.dim};
+  throw Error("dense: the backbone is neither a ViT nor a Swin");
+}
+
+std::shared_ptr<DenseHead> attach_dense_head(nn::Module& backbone, const DenseHeadConfig& cfg) {
+  auto head = std::make_shared<DenseHead>(cfg, backbone_feature_channels(backbone));
+  backbone.attach("decode_head", head);
+  return head;
+}
+
+Tensor dense_forward(nn::Module& backbone, DenseHead& head, const Tensor& images) {
+  return head.forward(backbone_features(backbone, images), images.size(2), images.size(3));
+}
+
+Tensor slide_inference(const std::function<Tensor(const Tensor&)>& fn, const Tensor& images,
+                       int64_t crop, int64_t stride) {
+  const int64_t B = images.size(0), H = images.size(2), W = images.size(3);
+  if (crop <= 0 || stride <= 0) throw Error("slide_inference: crop and stride must be positive");
+  if (H <= crop && W <= crop) return fn(images);
+  // Window origins along one axis: every `stride`, the last one flush with the border.
+  auto origins = [&](int64_t n) {
+    std::vector<int64_t> o;
+    if (n <= crop) return std::vector<int64_t>{0};
+    for (int64_t s = 0;; s += stride) {
+      o.push_back(std::min(s, n - crop));
+      if (s + crop >= n) break;
+    }
+    return o;
+  };
+  Tensor acc, count = Tensor::zeros({1, 1, H, W});  // (B, K, H, W) sums, windows per pixel
+  for (int64_t top : origins(H))
+    for (int64_t left : origins(W)) {
+      const int64_t h = std::min(crop, H), w = std::min(crop, W);
+      Tensor out = fn(images.narrow(2, top, h).narrow(3, left, w)).to(Device::cpu()).contiguous();
+      if (!acc.defined()) acc = Tensor::zeros({B, out.size(1), H, W});
+      const int64_t K = out.size(1);
+      const float* src = out.data<float>();
+      float* dst = acc.data<float>();
+      float* cnt = count.data<float>();
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t y = 0; y < h; ++y)
+            for (int64_t x = 0; x < w; ++x)
+              dst[((b * K + k) * H + top + y) * W + left + x] += src[((b * K + k) * h + y) * w + x];
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x) cnt[(top + y) * W + left + x] += 1;
+    }
+  return div(acc, count).to(images.device());
+}
+
+tasks::TaskModel dense_task_model(nn::Module& backbone, DenseHead& head, const DenseTaskOptions& o) {
+  tasks::TaskModel m;
+  m.module = &backbone;
+  m.forward = [&backbone, &head](const Tensor& x) { return dense_forward(backbone, head, x); };
+  if (o.slide_crop > 0) {
+    const int64_t crop = o.slide_crop, stride = o.slide_stride > 0 ? o.slide_stride : o.slide_crop * 2 / 3;
+    m.predict = [fwd = m.forward, crop, stride](const Tensor& x) { return slide_inference(fwd, x, crop, stride); };
+  }
+  if (head.cfg.task == "segmentation") {
+    m.loss = [fwd = m.forward](const Tensor& x, const Tensor& y) { return segmentation_loss(fwd(x), y); };
+    m.metric = [k = head.cfg.num_classes] { return segmentation_metric(k); };
+  } else {
+    const double min_depth = o.depth.min_depth;
+    m.loss = [fwd = m.forward, min_depth](const Tensor& x, const Tensor& y) {
+      return silog_loss(fwd(x), y, min_depth);
+    };
+    m.metric = [e = o.depth] { return depth_metric(e); };
+  }
+  return m;
+}
+
+}  // namespace vt::dense
