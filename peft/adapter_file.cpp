@@ -40,6 +40,7 @@ void save_adapter(const std::string& dir, nn::Module& model, const AdapterInfo& 
   cfg["base_model"] = info.base_model;
   cfg["num_classes"] = info.num_classes;
   cfg["format"] = "vitune-adapter-1";
+  if (!info.decode_head.is_null()) cfg["decode_head"] = info.decode_head;
   save_safetensors(model_path(dir), tensors, {{"format", "pt"}, {"vitune_method", info.tuner.method}});
   write_file_atomic(config_path(dir), cfg.dump(2) + "\n");
 }
@@ -59,6 +60,7 @@ AdapterInfo read_adapter_info(const std::string& dir) {
     info.tuner = TunerConfig::from_json({{"method", j.at("method")}, {"options", j.value("options", json::object())}});
     info.base_model = j.value("base_model", "");
     info.num_classes = j.value("num_classes", (int64_t)0);
+    if (j.contains("decode_head")) info.decode_head = j.at("decode_head");
   } catch (const json::exception& e) {
     throw Error("adapter: '" + p + "': " + e.what());
   }

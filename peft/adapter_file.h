@@ -1,7 +1,8 @@
 // adapter_file.h — adapter checkpoints: only what a method trained, plus how to re-create it.
 //
 //   DIR/adapter_config.json         {"method": ..., "options": {...}, "base_model": ...,
-//                                    "num_classes": ..., "format": "vitune-adapter-1"}
+//                                    "num_classes": ..., "format": "vitune-adapter-1",
+//                                    "decode_head": {...} for segmentation / depth}
 //   DIR/adapter_model.safetensors   every trainable tensor (tuners + head or dense decoder; for
 //                                   BitFit the biases; for full fine-tuning everything), dotted
 //                                   names, and the persistent buffers of the modules that train
@@ -22,6 +23,7 @@ struct AdapterInfo {
   TunerConfig tuner;
   std::string base_model;   // the backbone's config name (informative; checked if both known)
   int64_t num_classes = 0;  // of the head saved with the adapter (0: none)
+  json decode_head;         // a dense task's decoder config (tasks/dense/decoders.h), or null
 };
 
 void save_adapter(const std::string& dir, nn::Module& model, const AdapterInfo& info);

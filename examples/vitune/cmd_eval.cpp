@@ -3,9 +3,12 @@
 //
 //   vitune eval --model vit_base_patch16_224 --weights W.safetensors --adapter runs/x/best
 //               --data cifar100:DIR
+//   vitune eval --task segmentation --model swin_base_patch4_window7_224 --weights W.safetensors
+//               --adapter runs/ade/best --data ade20k:DIR --save-predictions runs/ade/pred
+// Dense tasks print mIoU / mAcc / aAcc, or δ1-3, AbsRel, RMSE, log10, ... (tasks/dense).
 #include <cstdio>
 
-#include "examples/vitune/run_setup.h"
+#include "examples/vitune/dense_setup.h"
 #include "nn/vit.h"
 #include "peft/dyt.h"
 
@@ -16,11 +19,42 @@ namespace {
 struct EvalOptions {
   ModelOptions model;
   DataOptions data;
+  TaskOptions task;
   std::string weights, adapter, progress = "auto";
   bool dense = false;
 };
 
+void run_dense_eval(const EvalOptions& o) {
+  if (o.adapter.empty()) throw CLI::RequiredError("--adapter (a dense task needs its trained decoder)");
+  vt::peft::AdapterInfo info = vt::peft::read_adapter_info(o.adapter);
+  if (info.decode_head.is_null())
+    throw vt::Error("adapter '" + o.adapter + "' has no dense decoder: it was trained for classification");
+  const vt::dense::DenseHeadConfig hc = vt::dense::DenseHeadConfig::from_json(info.decode_head);
+  if (hc.task != o.task.task)
+    throw vt::Error("adapter '" + o.adapter + "' was trained for " + hc.task + ", not " + o.task.task);
+  vt::data::DatasetPtr eval = open_dense(o.data.eval, false, o.data.eval_limit, o.task.task);
+  if (hc.task == "segmentation" && eval->num_classes() != hc.num_classes)
+    throw vt::Error("adapter '" + o.adapter + "' predicts " + std::to_string(hc.num_classes) +
+                    " classes; the data has " + std::to_string(eval->num_classes()));
+  auto model = load_backbone(o.model.model_spec(), o.weights, 0);
+  auto head = attach_decoder(*model, hc);
+  vt::peft::load_adapter(o.adapter, model->module());
+  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model_img_size(*model);
+  auto loader = dense_loader(o.data, eval, false, size);
+  TaskOptions t = o.task;
+  t.max_depth = hc.max_depth;
+  vt::tasks::TaskModel m = dense_task(*model, *head, t, info);
+  save_predictions(m, t, o.data.normalize, hc.num_classes);
+  vt::tasks::EvalResult r = vt::tasks::evaluate(m, *loader, o.progress);
+  nlohmann::json j = {{"model", model->name()}, {"task", hc.task}, {"adapter", o.adapter},
+                      {"data", eval->describe()}, {"images", r.images}, {"seconds", r.seconds}};
+  j.update(r.metrics);
+  if (!t.save_predictions.empty()) j["predictions"] = t.save_predictions;
+  std::printf("%s\n", j.dump().c_str());
+}
+
 void run_eval(const EvalOptions& o) {
+  if (o.task.dense()) return run_dense_eval(o);
   vt::data::DatasetPtr eval = o.data.open(o.data.eval, false, o.data.eval_limit);
   int64_t classes = eval->num_classes();
   vt::peft::AdapterInfo info;
@@ -72,6 +106,7 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--weights", o->weights, "Backbone checkpoint");
   cmd->add_option("--adapter", o->adapter, "Adapter directory written by finetune (OUT/best)");
   o->data.add_to(*cmd, false);
+  o->task.add_to(*cmd, true);
   cmd->add_flag("--no-token-skipping", o->dense,
                 "DyT: compute the MLP for every token and mask afterwards (same accuracy; the dense speed baseline)");
   cmd->add_option("--progress", o->progress, "auto, bar, lines or none")

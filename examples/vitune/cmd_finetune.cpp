@@ -3,13 +3,17 @@
 //
 //   vitune finetune --data cifar100:DIR --model vit_base_patch16_224 --weights W.safetensors
 //                   --method convpass --epochs 100 --lr 1e-3 --out runs/c100-convpass
+//   vitune finetune --task segmentation --data ade20k:DIR --model swin_base_patch4_window7_224
+//                   --weights W.safetensors --method lora --img-size 224 --augment --out runs/ade
 //
+// Dense tasks (--task segmentation | depth) attach a decoder (tasks/dense: UperNet, a depth
+// head) to the backbone; it trains with the tuner and is saved in the adapter directory.
 // OUT/best and OUT/last are adapter directories (peft/adapter_file.h; last also holds the
 // trainer state for --resume), OUT/metrics.jsonl, OUT/curve.svg, OUT/summary.json; the summary
 // is also printed on stdout as one JSON line.
 #include <cstdio>
 
-#include "examples/vitune/run_setup.h"
+#include "examples/vitune/dense_setup.h"
 #include "peft/dyt.h"
 
 namespace vitune {
@@ -20,12 +24,54 @@ struct FinetuneOptions {
   ModelOptions model;
   MethodOptions method;
   DataOptions data;
+  TaskOptions task;
   vt::tasks::TrainOptions train;
   std::string weights;
 };
 
+void print_summary(const vt::tasks::TrainSummary& s, Backbone& model, const vt::peft::TunerConfig& tuner,
+                   const FinetuneOptions& o) {
+  auto j = s.to_json();
+  j["model"] = model.name();
+  j["task"] = o.task.task;
+  j["method"] = tuner.method;
+  j["options"] = tuner.options;
+  j["out"] = o.train.out_dir;
+  std::printf("%s\n", j.dump().c_str());
+}
+
+// --task segmentation | depth: the backbone without its head, a decoder, the dense data.
+void run_dense_finetune(FinetuneOptions& o) {
+  const std::string& task = o.task.task;
+  vt::data::DatasetPtr train = open_dense(o.data.train, true, o.data.train_limit, task);
+  vt::data::DatasetPtr eval = open_dense(o.data.eval.empty() ? o.data.train : o.data.eval, false,
+                                         o.data.eval_limit, task);
+  const int64_t classes = train->num_classes();
+  if (task == "segmentation" && eval->num_classes() != classes)
+    throw vt::Error("the evaluation data has " + std::to_string(eval->num_classes()) +
+                    " classes, the training data " + std::to_string(classes));
+  auto model = load_backbone(o.model.model_spec(), o.weights, 0);
+  const vt::dense::DenseHeadConfig hc = head_config(o.task, classes);
+  auto head = attach_decoder(*model, hc);
+  vt::peft::TunerConfig tuner = vt::peft::apply_method(model->module(), o.method.tuner("linear"));
+  if (tuner.method == "dyt")
+    throw vt::Error("--method dyt trains with its classification loss (peft/dyt.h); dense tasks "
+                    "do not support it yet");
+  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model_img_size(*model);
+  auto train_loader = dense_loader(o.data, train, true, size);
+  auto eval_loader = dense_loader(o.data, eval, false, size);
+  vt::peft::AdapterInfo info{tuner, model->name(), classes, hc.to_json()};
+  vt::tasks::TaskModel m = dense_task(*model, *head, o.task, info);
+  if (o.train.label == "train") o.train.label = tuner.method;
+  std::fprintf(stderr, "finetune: %s for %s with %s on %s (%lld images); eval on %lld images\n",
+               model->name().c_str(), task.c_str(), tuner.to_json().dump().c_str(),
+               train->describe().c_str(), (long long)train->size(), (long long)eval->size());
+  print_summary(vt::tasks::train_model(m, *train_loader, eval_loader.get(), o.train), *model, tuner, o);
+}
+
 void run_finetune(FinetuneOptions& o) {
   if (o.train.out_dir.empty()) throw CLI::RequiredError("--out");
+  if (o.task.dense()) return run_dense_finetune(o);
   vt::data::DatasetPtr train = o.data.open(o.data.train, true, o.data.train_limit);
   vt::data::DatasetPtr eval = o.data.open(o.data.eval.empty() ? o.data.train : o.data.eval, false,
                                           o.data.eval_limit);
@@ -55,13 +101,7 @@ void run_finetune(FinetuneOptions& o) {
   std::fprintf(stderr, "finetune: %s with %s on %s (%lld images, %lld classes); eval on %lld images\n",
                model->name().c_str(), tuner.to_json().dump().c_str(), train->describe().c_str(),
                (long long)train->size(), (long long)classes, (long long)eval->size());
-  vt::tasks::TrainSummary s = vt::tasks::train_model(clf, *train_loader, eval_loader.get(), o.train);
-  auto j = s.to_json();
-  j["model"] = model->name();
-  j["method"] = tuner.method;
-  j["options"] = tuner.options;
-  j["out"] = o.train.out_dir;
-  std::printf("%s\n", j.dump().c_str());
+  print_summary(vt::tasks::train_model(clf, *train_loader, eval_loader.get(), o.train), *model, tuner, o);
 }
 
 }  // namespace
@@ -73,6 +113,7 @@ Command add_finetune_command(CLI::App& app) {
   cmd->add_option("--weights", o->weights, "Pretrained backbone checkpoint (.safetensors or .npz)");
   o->method.add_to(*cmd, "linear");
   o->data.add_to(*cmd, true);
+  o->task.add_to(*cmd, false);
   auto& t = o->train;
   cmd->add_option("--out", t.out_dir, "Output directory (checkpoints, metrics, curves)")->required();
   cmd->add_option("--epochs", t.epochs, "Epochs")->check(CLI::PositiveNumber);

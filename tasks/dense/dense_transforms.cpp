@@ -159,7 +159,7 @@ PairTransform dense_train_transform(int64_t size, const Normalization& norm,
                 std::to_string(aug.scale_min) + " and " + std::to_string(aug.scale_max));
   const int64_t crop = aug.crop > 0 ? aug.crop : size;
   return [size, norm, aug, crop](Tensor& image, Tensor& target, Generator& g) {
-    Tensor img = gray_to_rgb(image);
+    Tensor img = gray_to_rgb(image).to(DType::F32);
     check_pair(img, target);
     // Random rescale: the short side becomes size · s.
     const double s = uniform(g, aug.scale_min, aug.scale_max);
@@ -169,21 +169,22 @@ PairTransform dense_train_transform(int64_t size, const Normalization& norm,
     const int64_t w = std::max<int64_t>(1, (int64_t)std::llround(W * f));
     img = resize(img, h, w, "bilinear");
     if (target.defined()) target = resize_nearest(target, h, w);
-    // Random crop (anchored at 0 along a side shorter than the crop, then padded).
+    // Random crop: a crop x crop window, clipped to the image along a shorter side.
     const int64_t top = h > crop ? std::min<int64_t>((int64_t)(uniform(g) * (h - crop + 1)), h - crop) : 0;
     const int64_t left = w > crop ? std::min<int64_t>((int64_t)(uniform(g) * (w - crop + 1)), w - crop) : 0;
-    img = crop_or_pad(img, top, left, crop, crop, 0.0);
-    if (target.defined()) target = crop_or_pad(target, top, left, crop, crop, target_fill(target));
+    const int64_t ch = std::min(crop, h), cw = std::min(crop, w);
+    img = crop_or_pad(img, top, left, ch, cw, 0.0);
+    if (target.defined()) target = crop_or_pad(target, top, left, ch, cw, 0.0);
     if (aug.flip && uniform(g) < 0.5) {
       img = flip_lr(img);
       if (target.defined()) target = flip_lr(target);
     }
-    if (aug.photometric) {
-      img = img.dtype() == DType::F32 ? img.contiguous() : img.to(DType::F32);
-      if (img.storage() == image.storage()) img = img.clone();  // never write into the input
-      photometric(img, g);
-    }
-    image = maybe_normalize(img, norm);
+    if (aug.photometric) photometric(img, g);  // img is a fresh F32 tensor (crop_or_pad)
+    // Normalize, then pad to crop x crop at the bottom / right (mmseg's Pad comes after its
+    // Normalize: padded image pixels are 0 in normalised units).
+    img = crop_or_pad(maybe_normalize(img, norm), 0, 0, crop, crop, 0.0);
+    if (target.defined()) target = crop_or_pad(target, 0, 0, crop, crop, target_fill(target));
+    image = img;
   };
 }
 

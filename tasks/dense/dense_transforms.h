@@ -23,11 +23,12 @@ struct DenseAugment {
 };
 
 // mmseg's training pipeline, in short: resize so that the short side is size · s with s uniform
-// in [scale_min, scale_max] (image bilinear, target nearest), a random crop x crop window (a
-// side shorter than the crop is padded at the bottom / right: image 0, classes 255, depth 0), a
+// in [scale_min, scale_max] (image bilinear, target nearest), a random crop x crop window, a
 // horizontal flip of both with p 0.5, then on the image only brightness (±32/255), contrast and
 // saturation (factors in [0.5, 1.5]) each with p 0.5, contrast before or after saturation at
-// random (as PhotoMetricDistortion; no hue step), clamped to [0, 1]; then normalize.
+// random (as PhotoMetricDistortion; no hue step), clamped to [0, 1]; normalize; and last, as
+// mmseg's Pad, a side shorter than the crop is padded at the bottom / right (image 0 after
+// normalisation, classes 255, depth 0).
 // (mmseg's cat_max_ratio crop retries are not done.) 1-channel images become 3-channel.
 PairTransform dense_train_transform(int64_t size, const Normalization& norm,
                                     const DenseAugment& aug);

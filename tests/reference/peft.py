@@ -20,7 +20,8 @@ torchvision's weights so the tuners can reach inside attention; with no tuner it
 against torchvision's own forward. All arithmetic is in float64 from float32-representable values,
 so the stored float32 results are the exact answers rounded once.
 
-The tuners themselves are in peft_tuners.py.
+The tuners themselves are in peft_tuners.py. The seed methods (Convpass, U-Tuning, DyT, iConFormer)
+have their own fixtures, written by peft_seeds.py with this file's forward and cases.
 """
 import os
 import sys

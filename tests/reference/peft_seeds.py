@@ -76,7 +76,8 @@ class UTuning(Tuner):
             if (kind, "attn") not in self.tuners:
                 continue
             if kind == "prefix":
-                kp, vp = self.params[attn + ".utuning_prefix.key"], self.params[attn + ".utuning_prefix.value"]
+                kp = self.params[attn + ".utuning_prefix.key"]
+                vp = self.params[attn + ".utuning_prefix.value"]
             else:
                 norm, w, b = self.frozen[attn]
                 P = self.params[attn + ".utuning_prompt.prompts"]
@@ -186,7 +187,8 @@ def dyt_loss_case(out, name, m, t, images, G, labels, head, r):
 def frozen_attn(m, family):
     """attention name -> (LN1 module, qkv weight, qkv bias), for U-Tuning's prompts."""
     if family == "vit":
-        return {f"blocks.{i}.attn": (blk.ln_1, blk.self_attention.in_proj_weight, blk.self_attention.in_proj_bias)
+        return {f"blocks.{i}.attn": (blk.ln_1, blk.self_attention.in_proj_weight,
+                                     blk.self_attention.in_proj_bias)
                 for i, blk in enumerate(m.encoder.layers)}
     return {f"layers.{s}.blocks.{b}.attn": (blk.norm1, blk.attn.qkv.weight, blk.attn.qkv.bias)
             for s in range(len(m.features) // 2) for b, blk in enumerate(m.features[2 * s + 1])}
@@ -199,7 +201,8 @@ def utuning_cases(gen, blocks, frozen):
     for kind, site in (("adapter", "attn"), ("adapter", "mlp"), ("adapter", "block"), ("prefix", "attn"),
                        ("prompt", "attn")):
         cases[f"utuning_{kind}_{site}"] = UTuning(gen, blocks, [(kind, site)], 3, 4, 0.6, frozen)
-    cases["utuning_default"] = UTuning(gen, blocks, [("prefix", "attn"), ("adapter", "mlp")], 11, 8, 1.0, frozen)
+    default = [("prefix", "attn"), ("adapter", "mlp")]
+    cases["utuning_default"] = UTuning(gen, blocks, default, 11, 8, 1.0, frozen)
     return cases
 
 

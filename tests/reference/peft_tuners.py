@@ -274,7 +274,8 @@ class Convpass(Tuner):
         c = patch.permute(0, 2, 3, 1).reshape(B, g * g, h)
         if p:
             cls = u[:, :p].reshape(B * p, 1, 1, h).permute(0, 3, 1, 2)
-            cls = F.conv2d(cls, P("conv.weight"), P("conv.bias"), padding=1).permute(0, 2, 3, 1).reshape(B, p, h)
+            cls = F.conv2d(cls, P("conv.weight"), P("conv.bias"), padding=1)  # only the centre tap
+            cls = cls.permute(0, 2, 3, 1).reshape(B, p, h)
             c = torch.cat([cls, c], 1)
         c = quick_gelu(c)
         return F.linear(c, P("net.up.weight"), P("net.up.bias")) * self.scale
