@@ -44,7 +44,7 @@ void run_dense_eval(const EvalOptions& o) {
   TaskOptions t = o.task;
   t.max_depth = hc.max_depth;
   vt::tasks::TaskModel m = dense_task(*model, *head, t, info);
-  save_predictions(m, t, o.data.normalize, hc.num_classes);
+  save_predictions(m, t, vt::data::normalization(o.data.normalize), hc.num_classes);
   vt::tasks::EvalResult r = vt::tasks::evaluate(m, *loader, o.progress);
   nlohmann::json j = {{"model", model->name()}, {"task", hc.task}, {"adapter", o.adapter},
                       {"data", eval->describe()}, {"images", r.images}, {"seconds", r.seconds}};

@@ -28,6 +28,7 @@ Command add_finetune_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_merge_command(CLI::App& app);
 Command add_demo_command(CLI::App& app);
+Command add_dense_demo_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 
 // Options every model-building command shares: --model, --model-config, --num-classes.

@@ -131,11 +131,10 @@ struct SavingMetric : vt::tasks::Metric {
 
 }  // namespace
 
-void save_predictions(vt::tasks::TaskModel& m, const TaskOptions& t, const std::string& normalize,
+void save_predictions(vt::tasks::TaskModel& m, const TaskOptions& t, const vt::data::Normalization& norm,
                       int64_t classes) {
   if (t.save_predictions.empty()) return;
   auto make = m.metric;
-  const vt::data::Normalization norm = vt::data::normalization(normalize);
   m.metric = [make, t, norm, classes] {
     auto s = std::make_unique<SavingMetric>();
     s->inner = make(), s->t = t, s->norm = norm, s->classes = classes;

@@ -41,7 +41,8 @@ vt::tasks::TaskModel dense_task(Backbone& b, vt::dense::DenseHead& head, const T
 // --save-predictions: the evaluation also writes its first save_limit images as
 // DIR/NNNN.png (image | truth | prediction, in colour) and, for depth, DIR/NNNN_depth16.png
 // (the prediction in millimetres, NYU's 16-bit convention).
-void save_predictions(vt::tasks::TaskModel& m, const TaskOptions& t, const std::string& normalize,
+// `norm` is the inputs' normalisation (undone for the picture).
+void save_predictions(vt::tasks::TaskModel& m, const TaskOptions& t, const vt::data::Normalization& norm,
                       int64_t classes);
 
 }  // namespace vitune

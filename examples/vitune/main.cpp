@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
       vitune::add_eval_command(app),
       vitune::add_merge_command(app),
       vitune::add_demo_command(app),
+      vitune::add_dense_demo_command(app),
       vitune::add_bench_command(app),
   };
 

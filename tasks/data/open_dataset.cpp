@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "tasks/data/readers.h"
+#include "tasks/dense/dense_data.h"
 
 namespace vt::data {
 
@@ -33,8 +34,11 @@ DatasetPtr open_dataset(const std::string& spec, bool train) {
     }
     return read_image_list(root, list);
   }
+  // The synthetic scenes, labelled by the shape that covers the most pixels.
+  if (kind == "scenes") return open_dense_dataset(spec, train, "classification");
   throw Error("open_dataset: unknown kind '" + kind + "' in '" + spec +
-              "' (known: cifar10:DIR, cifar100:DIR, fashion-mnist[:DIR], list:ROOT[:LISTFILE])");
+              "' (known: cifar10:DIR, cifar100:DIR, fashion-mnist[:DIR], list:ROOT[:LISTFILE], "
+              "scenes:N[:SIZE])");
 }
 
 }  // namespace vt::data

@@ -44,6 +44,10 @@ struct SceneOptions {
   int64_t size = 64;  // images are size x size
   int64_t min_shapes = 2, max_shapes = 4;
   std::string task = "segmentation";  // "segmentation" | "depth" | "classification"
+  // Appearance correlated with the class, as in real scenes (grass is green, sky is blue):
+  // each shape class has its own base colour (jittered), the ground is desaturated. Off: every
+  // surface gets random colours and only geometry tells the classes apart (much harder).
+  bool class_colours = true;
 };
 
 // One drawn shape: class in [1, 6), centre and radius in pixels, rotation, and its depth plane

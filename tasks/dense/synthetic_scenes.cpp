@@ -81,6 +81,24 @@ Texture random_texture(Generator& g, int64_t S) {
   return t;
 }
 
+// Texture colours drawn around the class's base colour: c1 jittered by ±0.15, c2 a darker shade.
+void class_colour(Texture& t, int64_t cls, Generator& g) {
+  static const double base[kSceneClasses][3] = {
+      {0.5, 0.5, 0.5}, {0.9, 0.2, 0.2}, {0.2, 0.7, 0.2}, {0.2, 0.3, 0.9}, {0.9, 0.8, 0.1}, {0.7, 0.2, 0.8}};
+  const double shade = uniform(g, 0.45, 0.8);
+  for (int c = 0; c < 3; ++c) {
+    t.c1[c] = std::clamp(base[cls][c] + uniform(g, -0.15, 0.15), 0.0, 1.0);
+    t.c2[c] = t.c1[c] * shade;
+  }
+}
+
+void desaturate(Texture& t, double amount) {  // towards each colour's grey level
+  for (double* col : {t.c1, t.c2}) {
+    const double grey = (col[0] + col[1] + col[2]) / 3;
+    for (int c = 0; c < 3; ++c) col[c] = (1 - amount) * col[c] + amount * grey;
+  }
+}
+
 int64_t uniform_index(Generator& g, int64_t n) {  // in [0, n)
   return std::min<int64_t>((int64_t)(uniform(g) * (double)n), n - 1);
 }
@@ -140,7 +158,8 @@ Scene render_scene(const SceneOptions& o, uint64_t seed, int64_t i) {
   std::vector<int64_t> labels((size_t)P, 0), inst((size_t)P, -1);
 
   // The ground: its texture, and a plane receding upwards. Pixel (x, y) has centre (x+.5, y+.5).
-  const Texture ground = random_texture(g, S);
+  Texture ground = random_texture(g, S);
+  if (o.class_colours) desaturate(ground, 0.75);
   double c[3];
   for (int64_t y = 0; y < S; ++y)
     for (int64_t x = 0; x < S; ++x) {
@@ -155,7 +174,8 @@ Scene render_scene(const SceneOptions& o, uint64_t seed, int64_t i) {
     SceneShape s;
     s.cls = 1 + uniform_index(g, kSceneClasses - 1);
     s.angle = uniform(g, 0, 2 * kPi);
-    const Texture tex = random_texture(g, S);
+    Texture tex = random_texture(g, S);
+    if (o.class_colours) class_colour(tex, s.cls, g);
     bool placed = false;
     for (int attempt = 0; attempt < 20 && !placed; ++attempt) {
       double d = uniform(g, 3.0, kFarShapeDepth);
@@ -167,18 +187,22 @@ Scene render_scene(const SceneOptions& o, uint64_t seed, int64_t i) {
       for (int step = 0; step < 12; ++step) {
         s.depth = d, s.tilt_x = fx * d, s.tilt_y = fy * d;
         s.radius = kRadiusAt1m * (double)S * jitter / d;
-        double under = std::numeric_limits<double>::infinity();
+        // The nearest surface under the shape's footprint, and the shape's own depth range
+        // there, measured pixel by pixel.
+        double under = std::numeric_limits<double>::infinity(), nearest = under, farthest = 0;
         const int64_t x0 = std::max<int64_t>(0, (int64_t)std::floor(s.cx - s.radius));
         const int64_t x1 = std::min<int64_t>(S - 1, (int64_t)std::ceil(s.cx + s.radius));
         const int64_t y0 = std::max<int64_t>(0, (int64_t)std::floor(s.cy - s.radius));
         const int64_t y1 = std::min<int64_t>(S - 1, (int64_t)std::ceil(s.cy + s.radius));
         for (int64_t y = y0; y <= y1; ++y)
           for (int64_t x = x0; x <= x1; ++x)
-            if (s.contains(x + 0.5, y + 0.5)) under = std::min(under, depth[y * S + x]);
+            if (s.contains(x + 0.5, y + 0.5)) {
+              under = std::min(under, depth[y * S + x]);
+              const double own = s.depth_at(x + 0.5, y + 0.5);
+              nearest = std::min(nearest, own), farthest = std::max(farthest, own);
+            }
         if (!std::isfinite(under)) break;  // covers no pixel: try another place
-        const double nearest = d * (1.0 - std::abs(fx) - std::abs(fy));
-        const double farthest = d * (1.0 + std::abs(fx) + std::abs(fy));
-        if (farthest < under) {
+        if (farthest < under - 1e-4) {  // a margin that survives the float32 depth map
           placed = nearest >= 0.5 * kMinShapeDepth;
           break;
         }
