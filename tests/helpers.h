@@ -1,7 +1,11 @@
 // helpers.h — what every test file uses: finite-difference gradient checks in f64, PyTorch
 // fixture comparisons, and small random-tensor makers.
 #pragma once
+#include <unistd.h>
+
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -46,6 +50,22 @@ using Inputs = std::map<std::string, Tensor>;
 void torch_case(const Fixture& fx, const std::string& name,
                 const std::function<Tensor(Inputs&)>& fn, double rtol = 1e-5,
                 double atol = 1e-6);
+
+// A fresh directory under the system temp dir (name: prefix + pid + counter), removed at the end.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& prefix = "vitune_test_") {
+    static std::atomic<int> counter{0};
+    path = std::filesystem::temp_directory_path() /
+           (prefix + std::to_string(getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
 
 // Runs f, requires it to throw vt::Error, and returns the message (for message checks).
 template <typename F>
