@@ -25,6 +25,7 @@ static int omp_get_max_threads() { return 1; }
 #include "engine/random.h"
 #include "examples/vitune/run_setup.h"
 #include "nn/vit.h"
+#include "peft/dyt.h"
 
 namespace vitune {
 
@@ -35,6 +36,7 @@ struct BenchOptions {
   MethodOptions method;
   int64_t batch = 8, steps = 10, threads = 0;
   std::string mode = "train";
+  bool no_skipping = false;  // DyT: every token through every MLP (the dense baseline)
 };
 
 double now_s() {
@@ -76,6 +78,11 @@ void run_bench(const BenchOptions& o) {
   auto fwd = [&] { return model->forward_head(model->forward_features(x)); };
   std::vector<double> times;
   if (o.mode == "infer") model->module().eval();
+  if (o.no_skipping)
+    if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&model->module()))
+      for (auto& b : v->blocks)
+        if (b->mlp_dispatcher) b->mlp_dispatcher->sparse = false;
+  vt::peft::dyt_reset_stats(model->module());
   for (int64_t s = 0; s < o.steps + 2; ++s) {
     const double t0 = now_s();
     if (o.mode == "train") {
@@ -97,6 +104,7 @@ void run_bench(const BenchOptions& o) {
                       {"batch", o.batch}, {"threads", omp_get_max_threads()}, {"step_s", step},
                       {"img_per_s", o.batch / step}, {"peak_rss_mb", ru.ru_maxrss / 1024.0},
                       {"trainable", model->module().param_report(model->head_prefix()).trainable}};
+  if (t.method == "dyt") j["dyt_mlp_token_rate"] = vt::peft::dyt_stats(model->module()).mlp_token_rate;
   if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&model->module())) {
     const double f = vit_forward_flops(v->cfg);
     j["forward_gflop_per_image"] = f / 1e9;
@@ -118,6 +126,8 @@ Command add_bench_command(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "CPU threads (default: OMP_NUM_THREADS / all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--mode", o->mode, "train or infer")->check(CLI::IsMember({"train", "infer"}));
+  cmd->add_flag("--no-token-skipping", o->no_skipping,
+                "DyT: every token through every MLP, masked afterwards (the speed baseline)");
   return {cmd, [o] { run_bench(*o); }};
 }
 
