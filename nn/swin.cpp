@@ -173,26 +173,31 @@ SwinBlock::SwinBlock(int64_t dim, int64_t heads, int64_t ws, int64_t sh, double 
 }
 
 Tensor SwinBlock::forward(const Tensor& x) {
-  if (x.dim() != 4 || x.size(3) != norm1->weight.size(0) || x.size(1) % window || x.size(2) % window)
+  if (x.dim() != 4 || x.size(3) != norm1->weight.size(0))
     throw Error("SwinBlock: input " + shape_str(x.shape()) + " is not (B, H, W, " +
-                std::to_string(norm1->weight.size(0)) + ") with H, W multiples of the window " +
-                std::to_string(window));
+                std::to_string(norm1->weight.size(0)) + ")");
   const int64_t B = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
+  // A map that does not divide into windows is zero-padded at the bottom and right after LN1
+  // (as torchvision and mmseg's Swin do; padded tokens take part in attention) and the
+  // attention output cut back.
+  const int64_t Hp = (H + window - 1) / window * window, Wp = (W + window - 1) / window * window;
   // Attention inside (shifted) windows: z = LN1 x, rolled by -shift, cut into windows.
   Tensor z = norm1->forward(x);                                   // (B, H, W, C)
-  Tensor zs = shift ? roll(z, {-shift, -shift}, {1, 2}) : z;
+  Tensor zp = Hp != H || Wp != W ? pad(z, {0, 0, 0, Wp - W, 0, Hp - H}) : z;  // (B, Hp, Wp, C)
+  Tensor zs = shift ? roll(zp, {-shift, -shift}, {1, 2}) : zp;
   Tensor mask;
   if (shift) {
-    if (!mask_.defined() || mask_h_ != H || mask_w_ != W || mask_.dtype() != x.dtype() ||
+    if (!mask_.defined() || mask_h_ != Hp || mask_w_ != Wp || mask_.dtype() != x.dtype() ||
         mask_.device() != x.device()) {
-      mask_ = shifted_window_mask(H, W, window, shift, x.dtype(), x.device());
-      mask_h_ = H, mask_w_ = W;
+      mask_ = shifted_window_mask(Hp, Wp, window, shift, x.dtype(), x.device());
+      mask_h_ = Hp, mask_w_ = Wp;
     }
     mask = mask_;                                                 // (nW, N, N)
   }
   Tensor a = attn->forward_windows(window_partition(zs, window), B, mask);  // (B·nW, N, C)
-  Tensor h = window_reverse(a, window, H, W);                     // (B, H, W, C)
+  Tensor h = window_reverse(a, window, Hp, Wp);                   // (B, Hp, Wp, C)
   if (shift) h = roll(h, {shift, shift}, {1, 2});
+  if (Hp != H || Wp != W) h = h.narrow(1, 0, H).narrow(2, 0, W);  // (B, H, W, C)
   // From here on the block is Block's, over the token sequence (B, H·W, C).
   const Shape seq{B, H * W, C};
   Tensor xs = x.reshape(seq), z1 = z.reshape(seq);

@@ -9,9 +9,11 @@
 // W×W windows, with a learned bias per relative position (table[(2W-1)², heads], gathered by
 // relative_position_index). Odd blocks first roll the map by -W/2 (and back afterwards) so
 // windows straddle the previous block's borders; the tokens a roll wrapped around are kept
-// apart by a -100 additive mask. When a stage's resolution is ≤ W its window shrinks to the
-// resolution and it does not shift (timm's rule). Maps must divide into windows: timm pads
-// them, torchvision pads them differently (see tests/reference/backbones.py), we refuse them.
+// apart by a -100 additive mask. When a stage's resolution at cfg.img_size is ≤ W its window
+// shrinks to that resolution and it does not shift (timm's rule); window and shift are fixed
+// at construction. A map (at another input size) that does not divide into windows is
+// zero-padded after LN1 and cut back after attention, as torchvision and mmseg do (padded
+// tokens take part in attention unmasked); PatchMerging still needs even sizes.
 //
 // Tuner sites are Block's: the Linears (qkv, proj, fc1, fc2), branches beside attention and
 // MLP, and adapters after each. Branches and adapters see token sequences (B, H·W, C) in

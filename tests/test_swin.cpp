@@ -161,6 +161,23 @@ TEST_CASE("Swin matches torchvision, loaded from timm, torchvision and old-timm 
   }
 }
 
+TEST_CASE("Swin pads maps that do not divide into windows, as torchvision does", "[nn][swin][torch]") {
+  // swin_test_tiny at 48 px: stage 0 is 12×12, padded to 14×14 (2×2 windows of 7, shifted
+  // blocks too); stage 1 is 6×6, padded to one 7×7 window.
+  auto io = load_safetensors(fixture("swin_test_tiny_io.safetensors")).tensors;
+  SwinTransformer m(SwinConfig::named("swin_test_tiny"));
+  m.reset_head(10);
+  load_swin_checkpoint(m, fixture("swin_test_tiny_timm.safetensors"));
+  m.eval();
+  Tensor images = io.at("images_48").clone().set_requires_grad(true);
+  Tensor logits = m.forward(images);
+  require_close(logits, io.at("logits_48"), 1e-4, 1e-5, "logits at 48 px");
+  logits.backward(io.at("gout_48").clone());
+  require_close(images.grad(), io.at("grad_images_48"), 1e-4, 1e-5, "grad_images at 48 px");
+  // Odd sizes still stop at PatchMerging, with a message.
+  CHECK_THROWS_WITH(m.forward(rand_tensor({1, 3, 44, 44}, 3, DType::F32)), Catch::Contains("PatchMerging"));
+}
+
 TEST_CASE("swin: parameter counts of the named configs", "[nn][swin]") {
   for (auto [name, count] : {std::pair<const char*, int64_t>{"swin_tiny_patch4_window7_224", 27519354},
                              {"swin_small_patch4_window7_224", 48837258},
@@ -256,7 +273,8 @@ TEST_CASE("swin: checkpoint and config problems are reported by name", "[nn][swi
   REQUIRE_THROWS_WITH(SwinTransformer(SwinConfig::from_json(R"({"base": "swin_test_tiny", "img_size": 64})")),
                       Catch::Contains("resolution 16 is not a multiple of window 7"));
   NoGrad ng;
+  // 60 px: the 15×15 map is padded to windows, but cannot be merged 2×2.
   REQUIRE_THROWS_WITH(m.forward(Tensor::zeros({1, 3, 60, 60})),
-                      Catch::Contains("SwinBlock") && Catch::Contains("[1, 15, 15, 32]") &&
-                          Catch::Contains("window 7"));
+                      Catch::Contains("PatchMerging") && Catch::Contains("[1, 15, 15, 32]") &&
+                          Catch::Contains("even H, W"));
 }

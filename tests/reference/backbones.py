@@ -19,7 +19,8 @@ it: torchvision zero-pads the map to the window (padded tokens take part in atte
 and keeps the full (2W-1)^2 bias table, while timm shrinks the window to the resolution (table
 (2r-1)^2, no shift). No key map can make those equal, so the test configs (and the 224-px
 ImageNet configs) keep every stage resolution a multiple of the window and >= it; the C++ model
-refuses maps that do not divide into windows.
+pads maps that do not divide into windows as torchvision does (checked at 48 px, where the two
+agree on window and shift).
 """
 import os
 import re
@@ -130,7 +131,7 @@ def vit_case(name, img, patch, layers, heads, dim, mlp, classes, batch=2):
     print(f"wrote {name}: logits {tuple(logits.shape)}")
 
 
-def swin_case(name, img, patch, window, dim, depths, heads, classes, batch=2):
+def swin_case(name, img, patch, window, dim, depths, heads, classes, batch=2, other_sizes=()):
     gen = torch.Generator().manual_seed(11)
     m = SwinTransformer(patch_size=[patch, patch], embed_dim=dim, depths=depths, num_heads=heads,
                         window_size=[window, window], stochastic_depth_prob=0.0,
@@ -144,9 +145,17 @@ def swin_case(name, img, patch, window, dim, depths, heads, classes, batch=2):
     logits = m(images)
     gout = torch.randn(logits.shape, generator=gen)
     logits.backward(gout)
-    st.save(os.path.join(OUT, f"{name}_io.safetensors"),
-            {"images": images.detach(), "logits": logits.detach(), "gout": gout,
-             "grad_images": images.grad.detach()})
+    io = {"images": images.detach(), "logits": logits.detach(), "gout": gout,
+          "grad_images": images.grad.detach()}
+    # Other input sizes, where stage maps no longer divide into windows and get padded.
+    for s in other_sizes:
+        x = torch.randn((batch, 3, s, s), generator=gen).requires_grad_(True)
+        y = m(x)
+        g = torch.randn(y.shape, generator=gen)
+        y.backward(g)
+        io.update({f"images_{s}": x.detach(), f"logits_{s}": y.detach(), f"gout_{s}": g,
+                   f"grad_images_{s}": x.grad.detach()})
+    st.save(os.path.join(OUT, f"{name}_io.safetensors"), io)
     print(f"wrote {name}: logits {tuple(logits.shape)}")
 
 
@@ -160,7 +169,8 @@ def main():
     if "swin" in which:
         # SwinConfig "swin_test_tiny": 56 px, patch 4 -> 14x14 (2x2 windows of 7, shifted), then
         # one merge to 7x7 (window = resolution, no shift)
-        swin_case("swin_test_tiny", 56, 4, 7, 32, [2, 2], [2, 4], 10)
+        # and at 48 px: 12x12 padded to 14x14 (shifted), then 6x6 padded to one 7x7 window
+        swin_case("swin_test_tiny", 56, 4, 7, 32, [2, 2], [2, 4], 10, other_sizes=(48,))
         # SwinConfig "swin_test_micro": four stages 16, 8, 4, 2 px with window 2 (three merges)
         swin_case("swin_test_micro", 32, 2, 2, 4, [2, 2, 2, 2], [1, 1, 2, 2], 10)
 
