@@ -1,11 +1,13 @@
 // test_full_size.cpp — the full-size ViT-B/16 and Swin-T against torchvision, without
 // committing 100-330 MB of weights: every parameter is set by a formula both sides evaluate
-// (tests/reference/backbones_full.py says which), and only torchvision's logits are stored
-// (tests/fixtures/full_size_logits.safetensors, computed in float64). The small configs'
-// fixtures (test_vit.cpp, test_swin.cpp) cover the key maps and gradients; this covers the real
-// sizes: 12 blocks of width 768, Swin-T's four stages at 224 px with windows of 7.
+// (tests/reference/backbones_full.py says which), and only torchvision's logits and image
+// gradient are stored (tests/fixtures/full_size_logits.safetensors, from float64). Each model is
+// loaded in timm and in torchvision naming: 12 blocks of width 768, Swin-T's four stages at
+// 224 px with windows of 7.
 #include <cmath>
+#include <nlohmann/json.hpp>
 
+#include "nn/checkpoint.h"
 #include "nn/swin.h"
 #include "nn/vit.h"
 #include "tests/helpers.h"
@@ -15,8 +17,9 @@ using namespace vt::test;
 
 namespace {
 
-// The formula of backbones_full.py, in float64, rounded to float32.
-void fill_by_formula(nn::Module& m) {
+// The formula of backbones_full.py, in float64, rounded to float32, keyed by the model's (timm)
+// names in sorted order.
+nn::StateDict formula_state_dict(nn::Module& m) {
   nn::StateDict sd;
   int64_t j = 0;
   std::map<std::string, Tensor> params;
@@ -31,7 +34,7 @@ void fill_by_formula(nn::Module& m) {
     sd[name] = Tensor::from_vector(v, t.shape());
     ++j;
   }
-  m.load_state_dict(sd, /*strict=*/false);  // buffers (Swin's index tables) stay as built
+  return sd;
 }
 
 Tensor formula_image() {
@@ -40,25 +43,50 @@ Tensor formula_image() {
   return Tensor::from_vector(v, {1, 3, 224, 224});
 }
 
-void check(nn::Module& model, const std::function<Tensor(const Tensor&)>& fwd, const std::string& key) {
-  fill_by_formula(model);
-  model.eval();
-  NoGrad ng;
-  Tensor logits = fwd(formula_image());
-  Tensor want = Fixture("full_size_logits.safetensors").get(key);
-  // float32 through 12 (or 12 Swin) blocks against float64: 1e-4 of the largest logit.
-  const double scale = max(abs(want.reshape({-1})), 0).item();
-  require_close(logits.to(DType::F64), want, 0, 1e-4 * scale, key);
+// The same tensors under torchvision's names (the fixture's metadata maps timm -> torchvision).
+nn::StateDict renamed_torchvision(const nn::StateDict& sd, const SafetensorsFile& fx, const std::string& key) {
+  auto names = nlohmann::json::parse(fx.metadata.at(key + ".torchvision_names"));
+  nn::StateDict out;
+  for (auto& [k, t] : sd) out[names.at(k).get<std::string>()] = t;
+  return out;
+}
+
+template <typename Model, typename Load>
+void check(Model& model, Load load, const std::string& key) {
+  Fixture fx("full_size_logits.safetensors");
+  const nn::StateDict timm = formula_state_dict(model);
+  for (const std::string naming : {"timm", "torchvision"}) {
+    INFO(key << " loaded in " << naming << " naming");
+    const nn::StateDict sd = naming == "timm" ? timm : renamed_torchvision(timm, fx.file, key);
+    REQUIRE(load(model, sd, naming).ok());
+    model.eval();
+    Tensor x = formula_image().set_requires_grad(true);
+    Tensor logits = model.forward(x);
+    // float32 through every block against float64: 1e-4 of the largest value.
+    Tensor want = fx.get(key + ".logits");
+    const double scale = max(abs(want.reshape({-1})), 0).item();
+    require_close(logits.to(DType::F64), want, 0, 1e-4 * scale, key + " logits");
+    std::vector<double> g(1000);
+    for (int64_t k = 0; k < 1000; ++k) g[k] = std::cos(0.5 * (double)k);
+    logits.backward(Tensor::from_vector(g, {1, 1000}).to(DType::F32));
+    Tensor gw = fx.get(key + ".grad_images");
+    const double gscale = max(abs(gw.reshape({-1})), 0).item();
+    require_close(x.grad(), gw, 0, 1e-4 * gscale, key + " image gradient");
+  }
 }
 
 }  // namespace
 
 TEST_CASE("vit_base_patch16_224 matches torchvision's vit_b_16 at full size", "[vit][full]") {
   nn::VisionTransformer vit(nn::ViTConfig::named("vit_base_patch16_224"));
-  check(vit, [&](const Tensor& x) { return vit.forward(x); }, "vit_b_16.logits");
+  check(vit, [](nn::VisionTransformer& m, const nn::StateDict& sd, const std::string& src) {
+    return nn::load_vit_state_dict(m, sd, {}, src);
+  }, "vit_b_16");
 }
 
 TEST_CASE("swin_tiny_patch4_window7_224 matches torchvision's swin_t at full size", "[swin][full]") {
   nn::SwinTransformer swin(nn::SwinConfig::named("swin_tiny_patch4_window7_224"));
-  check(swin, [&](const Tensor& x) { return swin.forward(x); }, "swin_t.logits");
+  check(swin, [](nn::SwinTransformer& m, const nn::StateDict& sd, const std::string& src) {
+    return nn::load_swin_state_dict(m, sd, {}, src);
+  }, "swin_t");
 }

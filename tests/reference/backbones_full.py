@@ -4,8 +4,9 @@ every parameter set by a formula that the C++ test evaluates too, so only the lo
 
     /usr/bin/python3 tests/reference/backbones_full.py    (Debian's python: torch 1.13)
 
-Writes tests/fixtures/full_size_logits.safetensors: vit_b_16.logits and swin_t.logits, (1, 1000),
-computed in float64. tests/test_full_size.cpp builds vit_base_patch16_224 and
+Writes tests/fixtures/full_size_logits.safetensors: for vit_b_16 and swin_t the logits (1, 1000),
+computed in float64, the image gradient of sum(logits * G) with G = cos(0.5 k) (float32), and in
+the metadata the torchvision name of every timm name (so the C++ test can load both namings). tests/test_full_size.cpp builds vit_base_patch16_224 and
 swin_tiny_patch4_window7_224, fills them by the same formula and compares.
 
 The formula, keyed by the timm name (the C++ model's own names, sorted as std::map sorts them):
@@ -16,6 +17,7 @@ order, t = sin(0.61803 * k + 1.3 * j + 0.5), and the value is
 The image (1, 3, 224, 224) is 0.5 sin(0.37 k + 0.1). Values are computed in float64 and
 rounded to float32 before use, on both sides.
 """
+import json
 import math
 import os
 import sys
@@ -39,6 +41,7 @@ def formula(j, shape, layer_norm_scale):
 
 
 def fill(model, to_timm_names):
+    """Sets every parameter by the formula; returns {timm name: torchvision name}."""
     params = dict(model.named_parameters())
     timm = to_timm_names({k: v for k, v in params.items()})  # same tensors, timm keys
     tv_of = {}
@@ -51,6 +54,7 @@ def fill(model, to_timm_names):
         for j, key in enumerate(sorted(tv_of)):
             p = params[tv_of[key]]
             p.copy_(formula(j, tuple(p.shape), p.dim() == 1 and key.endswith("weight")))
+    return tv_of
 
 
 def image():
@@ -59,15 +63,19 @@ def image():
 
 
 def main():
-    out = {}
+    out, meta = {}, {}
     for name, build, conv in [("vit_b_16", vit_b_16, to_timm), ("swin_t", swin_t, swin_to_timm)]:
         torch.manual_seed(0)
         m = build().double().eval()
-        fill(m, conv)
-        with torch.no_grad():
-            out[f"{name}.logits"] = m(image())
-        print(f"{name}: logits {tuple(out[name + '.logits'].shape)}, |max| {out[name + '.logits'].abs().max():.4f}")
-    st.save(os.path.join(OUT, "full_size_logits.safetensors"), out)
+        meta[f"{name}.torchvision_names"] = json.dumps(fill(m, conv), sort_keys=True)
+        x = image().requires_grad_(True)
+        logits = m(x)
+        G = torch.cos(0.5 * torch.arange(logits.numel(), dtype=torch.float64)).reshape(logits.shape)
+        (logits * G).sum().backward()
+        out[f"{name}.logits"] = logits.detach()
+        out[f"{name}.grad_images"] = x.grad.float()
+        print(f"{name}: logits {tuple(logits.shape)}, |max| {logits.abs().max():.4f}")
+    st.save(os.path.join(OUT, "full_size_logits.safetensors"), out, meta)
 
 
 if __name__ == "__main__":
