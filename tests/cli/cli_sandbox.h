@@ -25,6 +25,13 @@ namespace fs = std::filesystem;
 
 inline std::string fixture(const std::string& f) { return std::string(VT_FIXTURE_DIR) + "/" + f; }
 
+// The last line of a command's stdout, parsed as JSON (the commands print one summary line).
+inline nlohmann::json last_json_line(const std::string& out) {
+  auto end = out.find_last_not_of('\n');
+  auto start = out.rfind('\n', end);
+  return nlohmann::json::parse(out.substr(start == std::string::npos ? 0 : start + 1));
+}
+
 inline std::string read_text(const fs::path& p) {
   std::ifstream in(p);
   std::ostringstream os;

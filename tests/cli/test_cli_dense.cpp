@@ -5,16 +5,6 @@
 
 using namespace cli_test;
 
-namespace {
-
-nlohmann::json last_json_line(const std::string& out) {
-  auto end = out.find_last_not_of('\n');
-  auto start = out.rfind('\n', end);
-  return nlohmann::json::parse(out.substr(start == std::string::npos ? 0 : start + 1));
-}
-
-}  // namespace
-
 TEST_CASE("segmentation: finetune, eval, pictures on a tiny Swin", "[cli][dense]") {
   Sandbox box;
   const std::string weights = fixture("swin_test_tiny_timm.safetensors"), out = box.path("seg");

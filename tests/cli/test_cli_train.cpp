@@ -26,12 +26,6 @@ void write_toy_idx(const Sandbox& box, const std::string& pre, int n) {
   std::ofstream(box.path(pre + "-labels-idx1-ubyte"), std::ios::binary) << lab;
 }
 
-nlohmann::json last_json_line(const std::string& out) {
-  auto end = out.find_last_not_of('\n');
-  auto start = out.rfind('\n', end);
-  return nlohmann::json::parse(out.substr(start == std::string::npos ? 0 : start + 1));
-}
-
 }  // namespace
 
 TEST_CASE("finetune, eval and merge on a tiny model", "[cli][train]") {
