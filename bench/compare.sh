@@ -6,7 +6,16 @@
 set -euo pipefail
 build=${1:-build} model=${2:-vit_small_patch16_224} batch=${3:-8} threads=${4:-2} rounds=${5:-2}
 here=$(cd "$(dirname "$0")" && pwd)
-for mode_method in train:lora train:adaptformer train:linear infer:linear; do
+# Debian's torch calls whatever libblas.so.3 the alternatives system points at; the reference
+# (netlib) BLAS runs at a few GFLOP/s and would make any ratio meaningless: install OpenBLAS
+# (apt-get install libopenblas0-pthread) before comparing.
+blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 || true)
+echo "PyTorch's BLAS: $blas"
+case "$blas" in
+  *openblas*|*blis*|*mkl*) ;;
+  *) echo "compare.sh: PyTorch would use the reference BLAS ($blas); install libopenblas0-pthread" >&2; exit 2 ;;
+esac
+for mode_method in train:lora train:adaptformer train:convpass train:linear infer:linear; do
   mode=${mode_method%%:*} method=${mode_method##*:}
   for r in $(seq "$rounds"); do
     v=$("$build/examples/vitune" bench --model "$model" --method "$method" --batch "$batch" \

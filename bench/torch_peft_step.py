@@ -35,6 +35,24 @@ class Bottleneck(nn.Module):  # AdaptFormer: s * up(relu(down(x))), h = 8, s = 0
         return self.s * self.up(F.dropout(F.relu(self.down(x)), 0.1, self.training))
 
 
+class Convpass(nn.Module):  # s * up(QuickGELU(conv3x3(QuickGELU(down(x))))) on the 14x14 grid, h = 8
+    def __init__(self, d, h=8, s=0.01):
+        super().__init__()
+        self.down, self.up, self.s = nn.Linear(d, h), nn.Linear(h, d), s
+        self.conv = nn.Conv2d(h, h, 3, padding=1)
+
+    def forward(self, x):  # x: (B, 1 + 196, D); CLS through the conv's centre tap
+        B, N, _ = x.shape
+        z = self.down(x)
+        z = z * torch.sigmoid(1.702 * z)
+        g = int((N - 1) ** 0.5)
+        grid = self.conv(z[:, 1:].transpose(1, 2).reshape(B, -1, g, g)).flatten(2).transpose(1, 2)
+        cls = F.linear(z[:, :1], self.conv.weight[:, :, 1, 1], self.conv.bias)
+        y = torch.cat([cls, grid], 1)
+        y = y * torch.sigmoid(1.702 * y)
+        return self.s * self.up(F.dropout(y, 0.1, self.training))
+
+
 class Block(nn.Module):
     def __init__(self, d, heads, method):
         super().__init__()
@@ -44,6 +62,8 @@ class Block(nn.Module):
         self.fc1, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
         self.lora = LoRA(d, 3 * d) if method == "lora" else None
         self.adapt = Bottleneck(d) if method == "adaptformer" else None
+        self.conv_attn = Convpass(d) if method == "convpass" else None
+        self.conv_mlp = Convpass(d) if method == "convpass" else None
 
     def forward(self, x):
         B, N, D = x.shape
@@ -54,8 +74,14 @@ class Block(nn.Module):
         q, k, v = qkv.reshape(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
         a = F.scaled_dot_product_attention(q, k, v) if hasattr(F, "scaled_dot_product_attention") \
             else torch.softmax(q @ k.transpose(-2, -1) * (D // self.heads) ** -0.5, -1) @ v
-        x = x + self.proj(a.transpose(1, 2).reshape(B, N, D))
-        out = x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        h = self.proj(a.transpose(1, 2).reshape(B, N, D))
+        if self.conv_attn is not None:
+            h = h + self.conv_attn(z)
+        x = x + h
+        z2 = self.norm2(x)
+        out = x + self.fc2(F.gelu(self.fc1(z2)))
+        if self.conv_mlp is not None:
+            out = out + self.conv_mlp(z2)
         if self.adapt is not None:
             out = out + self.adapt(x)
         return out
@@ -81,7 +107,7 @@ class ViT(nn.Module):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="vit_small_patch16_224")
-    p.add_argument("--method", default="linear", choices=["linear", "lora", "adaptformer", "full"])
+    p.add_argument("--method", default="linear", choices=["linear", "lora", "adaptformer", "convpass", "full"])
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=0)
@@ -92,7 +118,7 @@ def main():
     d, depth, heads = CONFIGS[a.model]
     m = ViT(d, depth, heads, a.method)
     for n, t in m.named_parameters():  # frozen backbone: only tuners and the head train
-        t.requires_grad = a.method == "full" or n.startswith("head") or ".lora." in n or ".adapt." in n
+        t.requires_grad = a.method == "full" or n.startswith("head") or ".lora." in n or ".adapt." in n or ".conv_" in n
     opt = torch.optim.AdamW([t for t in m.parameters() if t.requires_grad], lr=1e-4)
     x, y = torch.randn(a.batch, 3, 224, 224), torch.zeros(a.batch, dtype=torch.long)
     times = []
