@@ -50,7 +50,7 @@ struct Run {
         *model, {method, method == "adaptformer" ? nlohmann::json{{"bottleneck", 4}} : nlohmann::json::object()});
     clf.module = model.get();
     clf.forward = [this](const Tensor& x) { return model->forward(x); };
-    peft::AdapterInfo info{t, "toy", 4};
+    peft::AdapterInfo info{t, "toy", 4, nullptr};
     clf.save = [this, info](const std::string& dir) { peft::save_adapter(dir, *model, info); };
   }
 };
@@ -94,7 +94,9 @@ TEST_CASE("trainer: learns a toy task and writes checkpoints, metrics, curves, s
   Run fresh("full");
   fresh.model = std::make_unique<nn::VisionTransformer>(r.model->cfg);
   peft::load_adapter(o.out_dir + "/best", *fresh.model);  // full fine-tuning: the adapter is everything
-  tasks::TaskModel c2{fresh.model.get(), [&](const Tensor& x) { return fresh.model->forward(x); }, nullptr};
+  tasks::TaskModel c2;
+  c2.module = fresh.model.get();
+  c2.forward = [&](const Tensor& x) { return fresh.model->forward(x); };
   auto el2 = loader(false);
   CHECK(tasks::evaluate(c2, *el2).metrics.at("top1").get<double>() == Approx(s.best_score));
   fs::remove_all(o.out_dir);

@@ -17,6 +17,7 @@
 
 #include "engine/io/safetensors.h"
 #include "engine/random.h"
+#include "examples/vitune/demo_util.h"
 #include "examples/vitune/run_setup.h"
 #include "nn/vit.h"
 #include "tasks/data/readers.h"
@@ -60,21 +61,11 @@ std::unique_ptr<vt::data::DataLoader> make_loader(vt::data::DatasetPtr d, bool t
                               lo);
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 // Step 1: the source model, trained once and cached.
 std::string pretrain(const DemoOptions& o, vt::data::DatasetPtr train, vt::data::DatasetPtr test) {
   const std::string dir = o.out + "/pretrained", ckpt = dir + "/model.safetensors";
   const json cfg = {{"model", "vit_demo"}, {"epochs", o.pretrain_epochs}, {"classes", "0-4"}};
-  if (!o.fresh && fs::exists(ckpt)) {
-    auto f = vt::load_safetensors(ckpt);
-    if (f.metadata.count("vitune_demo") && json::parse(f.metadata["vitune_demo"]) == cfg) {
-      std::fprintf(stderr, "demo: using the cached pretrained model %s\n", ckpt.c_str());
-      return ckpt;
-    }
-  }
+  if (cached_pretrained(ckpt, cfg, o.fresh)) return ckpt;
   std::fprintf(stderr, "demo: pretraining vit_demo on the 5 clothing classes (%lld images, %lld epochs)\n",
                (long long)train->size(), (long long)o.pretrain_epochs);
   vt::manual_seed(0);
@@ -87,9 +78,7 @@ std::string pretrain(const DemoOptions& o, vt::data::DatasetPtr train, vt::data:
   t.label_smoothing = 0.1, t.out_dir = dir, t.progress = o.progress, t.label = "pretrain";
   auto tl = make_loader(train, true, 128, o), el = make_loader(test, false, 256, o);
   vt::tasks::train_model(clf, *tl, el.get(), t);
-  std::map<std::string, vt::Tensor> sd;
-  for (auto& [k, v] : model.state_dict()) sd[k] = v;
-  vt::save_safetensors(ckpt, sd, {{"format", "pt"}, {"vitune_demo", cfg.dump()}});
+  save_pretrained(ckpt, model, cfg);
   return ckpt;
 }
 
@@ -114,7 +103,7 @@ Row adapt(const DemoOptions& o, const std::string& method, const std::string& ck
   vt::tasks::TaskModel clf;
   clf.module = &model;
   clf.forward = [&](const vt::Tensor& x) { return model.forward(x); };
-  vt::peft::AdapterInfo info{tuner, "vit_demo", 5};
+  vt::peft::AdapterInfo info{tuner, "vit_demo", 5, nullptr};
   clf.save = [&](const std::string& dir) { vt::peft::save_adapter(dir, model, info); };
   if (method == "dyt")  // DyT's own loss: two passes, distillation, rate (peft/dyt.h)
     clf.loss = [&](const vt::Tensor& x, const vt::Tensor& y) {

@@ -17,6 +17,7 @@
 
 #include "engine/io/safetensors.h"
 #include "engine/random.h"
+#include "examples/vitune/demo_util.h"
 #include "examples/vitune/dense_setup.h"
 #include "nn/swin.h"
 #include "tasks/dense/dense_data.h"
@@ -48,10 +49,6 @@ vt::nn::SwinConfig scene_swin(int64_t classes) {
 
 const vt::data::Normalization kNorm{{0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}};
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 std::unique_ptr<vt::data::DataLoader> loader(vt::data::DatasetPtr d, vt::data::PairTransform t, bool train,
                                              int64_t batch, const DenseDemoOptions& o) {
   vt::data::LoaderOptions lo;
@@ -64,13 +61,7 @@ std::string pretrain(const DenseDemoOptions& o) {
   const std::string dir = o.out + "/pretrained", ckpt = dir + "/model.safetensors";
   const json cfg = {{"model", "swin_scene"}, {"images", o.pretrain_images}, {"epochs", o.pretrain_epochs},
                     {"scenes", "class-colours-1"}};
-  if (!o.fresh && fs::exists(ckpt)) {
-    auto f = vt::load_safetensors(ckpt);
-    if (f.metadata.count("vitune_demo") && json::parse(f.metadata["vitune_demo"]) == cfg) {
-      std::fprintf(stderr, "dense-demo: using the cached pretrained model %s\n", ckpt.c_str());
-      return ckpt;
-    }
-  }
+  if (cached_pretrained(ckpt, cfg, o.fresh)) return ckpt;
   std::fprintf(stderr, "dense-demo: pretraining swin_scene on scene classification (%lld images, %lld epochs)\n",
                (long long)o.pretrain_images, (long long)o.pretrain_epochs);
   vt::data::SceneOptions so;
@@ -90,9 +81,7 @@ std::string pretrain(const DenseDemoOptions& o) {
   auto tl = loader(train, vt::data::dense_train_transform(64, kNorm, aug), true, 64, o);
   auto el = loader(test, vt::data::dense_eval_transform(64, kNorm), false, 250, o);
   vt::tasks::train_model(clf, *tl, el.get(), t);
-  std::map<std::string, vt::Tensor> sd;
-  for (auto& [k, v] : model.state_dict()) sd[k] = v;
-  vt::save_safetensors(ckpt, sd, {{"format", "pt"}, {"vitune_demo", cfg.dump()}});
+  save_pretrained(ckpt, model, cfg);
   return ckpt;
 }
 

@@ -88,7 +88,7 @@ void run_finetune(FinetuneOptions& o) {
   const int64_t size = o.data.img_size > 0 ? o.data.img_size : model_img_size(*model);
   auto train_loader = o.data.loader(train, true, size);
   auto eval_loader = o.data.loader(eval, false, size);
-  vt::peft::AdapterInfo info{tuner, model->name(), classes};
+  vt::peft::AdapterInfo info{tuner, model->name(), classes, nullptr};
   vt::tasks::TaskModel clf = as_classifier(*model, info);
   if (tuner.method == "dyt") {  // DyT trains with its own loss (peft/dyt.h)
     const double rate = tuner.options.at("rate").get<double>();
