@@ -16,6 +16,7 @@
 using namespace vt;
 using namespace vt::data;
 using vt::test::error_of;
+using vt::test::write_file;
 namespace fs = std::filesystem;
 
 namespace {
@@ -24,10 +25,6 @@ struct TempDir : vt::test::TempDir {
   TempDir() : vt::test::TempDir("vitune_data_") {}
 };
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path, std::ios::binary).write(bytes.data(), (std::streamsize)bytes.size());
-}
 void write_gzip(const std::string& path, const std::string& bytes) {
   fs::create_directories(fs::path(path).parent_path());
   gzFile f = gzopen(path.c_str(), "wb");
@@ -89,11 +86,11 @@ TEST_CASE("read_cifar: CIFAR-10 and CIFAR-100 binaries", "[data]") {
       labels.push_back({(uint8_t)((first + r) % 10)});
       want_labels.push_back((first + r) % 10);
     }
-    write_bytes(t / ("cifar-10-batches-bin/data_batch_" + std::to_string(b + 1) + ".bin"),
+    write_file(t / ("cifar-10-batches-bin/data_batch_" + std::to_string(b + 1) + ".bin"),
                 cifar_records(first, labels));
     first += sizes[b];
   }
-  write_bytes(t / "cifar-10-batches-bin/test_batch.bin", cifar_records(100, {{3}, {9}}));
+  write_file(t / "cifar-10-batches-bin/test_batch.bin", cifar_records(100, {{3}, {9}}));
   for (const std::string& dir : {t.path.string(), t / "cifar-10-batches-bin"}) {
     DatasetPtr d = read_cifar(dir, 10, true);
     REQUIRE(d->size() == 9);
@@ -112,7 +109,7 @@ TEST_CASE("read_cifar: CIFAR-10 and CIFAR-100 binaries", "[data]") {
   require_pixels(test->get(1), 101, {3, 32, 32});
 
   // CIFAR-100 in the folder itself: coarse label, fine label; the fine one is used.
-  write_bytes(t / "c100/train.bin", cifar_records(0, {{19, 99}, {0, 42}, {5, 7}}));
+  write_file(t / "c100/train.bin", cifar_records(0, {{19, 99}, {0, 42}, {5, 7}}));
   DatasetPtr c = read_cifar(t / "c100", 100, true);
   REQUIRE(c->size() == 3);
   REQUIRE(c->num_classes() == 100);
@@ -120,7 +117,7 @@ TEST_CASE("read_cifar: CIFAR-10 and CIFAR-100 binaries", "[data]") {
   REQUIRE(c->get(1).label == 42);
   require_pixels(c->get(2), 2, {3, 32, 32});
   // ... and through open_dataset, with the parent folder.
-  write_bytes(t / "p/cifar-100-binary/test.bin", cifar_records(0, {{1, 2}}));
+  write_file(t / "p/cifar-100-binary/test.bin", cifar_records(0, {{1, 2}}));
   REQUIRE(open_dataset("cifar100:" + (t / "p"), false)->get(0).label == 2);
 }
 
@@ -131,25 +128,25 @@ TEST_CASE("read_cifar: malformed files name the file and the byte offset", "[dat
   std::string msg = error_of([&] { read_cifar(t.path.string(), 100, true); });
   CHECK_THAT(msg, Catch::Contains("cannot open train.bin") && Catch::Contains(t.path.string()));
   // Truncated: two whole records then 100 bytes.
-  write_bytes(f, cifar_records(0, {{1, 2}, {3, 4}}) + std::string(100, '\0'));
+  write_file(f, cifar_records(0, {{1, 2}, {3, 4}}) + std::string(100, '\0'));
   msg = error_of([&] { read_cifar(t.path.string(), 100, true); });
   CHECK_THAT(msg, Catch::Contains(f) && Catch::Contains("truncated") &&
                       Catch::Contains("not a whole number of 3074-byte records") &&
                       Catch::Contains("offset 6148"));
   // Fine label out of range in the third record (offset 2·3074 + 1).
-  write_bytes(f, cifar_records(0, {{1, 2}, {3, 4}, {5, 100}}));
+  write_file(f, cifar_records(0, {{1, 2}, {3, 4}, {5, 100}}));
   msg = error_of([&] { read_cifar(t.path.string(), 100, true); });
   CHECK_THAT(msg, Catch::Contains(f) && Catch::Contains("label 100 at offset 6149 is out of range"));
   // Coarse label out of range.
-  write_bytes(f, cifar_records(0, {{1, 2}, {20, 4}}));
+  write_file(f, cifar_records(0, {{1, 2}, {20, 4}}));
   msg = error_of([&] { read_cifar(t.path.string(), 100, true); });
   CHECK_THAT(msg, Catch::Contains("coarse label 20 at offset 3074"));
   // CIFAR-10: label 10, second record.
-  write_bytes(t / "test_batch.bin", cifar_records(0, {{1}, {10}}));
+  write_file(t / "test_batch.bin", cifar_records(0, {{1}, {10}}));
   msg = error_of([&] { read_cifar(t.path.string(), 10, false); });
   CHECK_THAT(msg, Catch::Contains("test_batch.bin") && Catch::Contains("label 10 at offset 3073"));
   // Empty file, bad `which`.
-  write_bytes(t / "test_batch.bin", "");
+  write_file(t / "test_batch.bin", "");
   CHECK_THAT(error_of([&] { read_cifar(t.path.string(), 10, false); }), Catch::Contains("empty"));
   CHECK_THAT(error_of([&] { read_cifar(t.path.string(), 20, false); }),
              Catch::Contains("10 or 100"));
@@ -160,8 +157,8 @@ TEST_CASE("read_fashion_mnist: IDX files, gzip and plain", "[data]") {
   const std::vector<uint8_t> labels{3, 0, 9, 1, 5};
   write_gzip(t / "gz/train-images-idx3-ubyte.gz", idx_images(5, 4, 3, 5));
   write_gzip(t / "gz/train-labels-idx1-ubyte.gz", idx_labels(labels));
-  write_bytes(t / "plain/t10k-images-idx3-ubyte", idx_images(5, 4, 3, 5));
-  write_bytes(t / "plain/t10k-labels-idx1-ubyte", idx_labels(labels));
+  write_file(t / "plain/t10k-images-idx3-ubyte", idx_images(5, 4, 3, 5));
+  write_file(t / "plain/t10k-labels-idx1-ubyte", idx_labels(labels));
   for (auto [d, train] : {std::pair{read_fashion_mnist(t / "gz", true), true},
                           std::pair{open_dataset("fashion-mnist:" + (t / "plain"), false), false}}) {
     INFO("train " << train);
@@ -194,12 +191,12 @@ TEST_CASE("read_fashion_mnist: malformed files name the file and the byte offset
   write_gzip(img, idx_images(5, 4, 3, 5) + std::string(4000, 'x'));
   std::string gz = read_bytes(img);
   for (size_t k = 12; k < gz.size() - 8; ++k) gz[k] = (char)(0xA5 ^ k);
-  write_bytes(img, gz);
+  write_file(img, gz);
   CHECK_THAT(msg_of(), Catch::Contains(img) && Catch::Contains("zlib") && Catch::Contains("offset"));
   // A gzip stream cut short.
   write_gzip(img, idx_images(5, 4, 3, 5));
   gz = read_bytes(img);
-  write_bytes(img, gz.substr(0, gz.size() - 20));
+  write_file(img, gz.substr(0, gz.size() - 20));
   CHECK_THAT(msg_of(), Catch::Contains(img) && Catch::Contains("offset"));
   // Trailing garbage after the last image.
   write_gzip(img, idx_images(5, 4, 3, 5) + "extra");
@@ -238,8 +235,8 @@ TEST_CASE("read_image_list: PNG/JPEG lists decoded to RGB", "[data]") {
   REQUIRE(stbi_write_png((t / "img/a b.png").c_str(), 3, 2, 3, rgb.data(), 3 * 3));
   REQUIRE(stbi_write_png((t / "img/g.png").c_str(), 2, 2, 1, gray.data(), 2));
   REQUIRE(stbi_write_jpg((t / "img/c.jpg").c_str(), 16, 8, 3, jpg.data(), 95));
-  write_bytes(t / "train800val200.txt", "img/a b.png 2\r\n\n# comment\nimg/g.png 0\n  img/c.jpg\t4  \n");
-  write_bytes(t / "test.txt", "img/g.png 1\n");
+  write_file(t / "train800val200.txt", "img/a b.png 2\r\n\n# comment\nimg/g.png 0\n  img/c.jpg\t4  \n");
+  write_file(t / "test.txt", "img/g.png 1\n");
 
   DatasetPtr d = read_image_list(t.path.string(), t / "train800val200.txt");
   REQUIRE(d->size() == 3);
@@ -272,7 +269,7 @@ TEST_CASE("read_image_list: bad lines and undecodable images name the list and l
   REQUIRE(stbi_write_png((t / "ok.png").c_str(), 4, 4, 3, px.data(), 12));
   const std::string list = t / "list.txt";
   auto msg_for = [&](const std::string& text) {
-    write_bytes(list, text);
+    write_file(list, text);
     return error_of([&] { read_image_list(t.path.string(), list); });
   };
   CHECK_THAT(msg_for("ok.png 1\nok.png\n"), Catch::Contains(list + ":2: no label"));
@@ -285,8 +282,8 @@ TEST_CASE("read_image_list: bad lines and undecodable images name the list and l
              Catch::Contains("nope.txt: cannot open"));
 
   // A file that is not an image: the list reads, get() throws naming list, line and file.
-  write_bytes(t / "bad.jpg", std::string("\xFF\xD8\xFF garbage, not a JPEG", 24));
-  write_bytes(list, "ok.png 0\nbad.jpg 1\n");
+  write_file(t / "bad.jpg", std::string("\xFF\xD8\xFF garbage, not a JPEG", 24));
+  write_file(list, "ok.png 0\nbad.jpg 1\n");
   DatasetPtr d = read_image_list(t.path.string(), list);
   REQUIRE(d->get(0).image.shape() == Shape{3, 4, 4});
   CHECK_THAT(error_of([&] { d->get(1); }), Catch::Contains(list + ":2: cannot decode") &&

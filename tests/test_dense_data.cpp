@@ -26,6 +26,7 @@
 using namespace vt;
 using namespace vt::data;
 using vt::test::error_of;
+using vt::test::write_file;
 namespace fs = std::filesystem;
 
 namespace {
@@ -34,10 +35,6 @@ struct TempDir : vt::test::TempDir {
   TempDir() : vt::test::TempDir("vitune_dense_") {}
 };
 
-void write_text(const std::string& path, const std::string& text) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 // An 8-bit PNG of w x h x comp bytes (made directories first).
 void png8(const std::string& path, int w, int h, int comp, const std::vector<uint8_t>& px) {
@@ -71,7 +68,7 @@ TEST_CASE("read_ade20k: pairs sorted by name, reduce_zero_label pixel by pixel",
   png8(t / "annotations/training/a.png", 3, 2, 1, mask_a);
   jpg(t / "images/validation/v.jpg", 4, 4, 128);
   png8(t / "annotations/validation/v.png", 4, 4, 1, std::vector<uint8_t>(16, 3));
-  write_text(t / "images/training/notes.txt", "not an image");  // ignored
+  write_file(t / "images/training/notes.txt", "not an image");  // ignored
 
   DatasetPtr d = read_ade20k(root, true);
   REQUIRE(d->size() == 2);
@@ -109,7 +106,7 @@ TEST_CASE("read_ade20k: bad layouts and files name the file", "[dense_data]") {
   png8(t / "annotations/training/x.png", 5, 4, 1, std::vector<uint8_t>(20, 1));
   jpg(t / "images/training/y.jpg", 4, 4, 10);
   png8(t / "annotations/training/y.png", 4, 4, 3, std::vector<uint8_t>(48, 1));
-  write_text(t / "images/training/z.jpg", "garbage, not a JPEG");
+  write_file(t / "images/training/z.jpg", "garbage, not a JPEG");
   png8(t / "annotations/training/z.png", 4, 4, 1, std::vector<uint8_t>(16, 1));
   DatasetPtr d = read_ade20k(root, true);
   REQUIRE(d->size() == 3);
@@ -151,7 +148,7 @@ TEST_CASE("read_nyu: depth in metres, split file errors name file and line", "[d
   fs::create_directories(t.path / "scene");
   const std::vector<uint16_t> mm{0, 1000, 2500, 65535, 1, 0};
   write_png16(t / "scene/depth_0.png", mm, 2, 3);
-  write_text(t / "split.txt", "# rgb depth\n\nscene/rgb_0.png scene/depth_0.png\r\n"
+  write_file(t / "split.txt", "# rgb depth\n\nscene/rgb_0.png scene/depth_0.png\r\n"
                               "/scene/rgb_0.png /scene/depth_0.png 518.8579\n");
   DatasetPtr d = read_nyu(root, t / "split.txt");
   REQUIRE(d->size() == 2);
@@ -173,7 +170,7 @@ TEST_CASE("read_nyu: depth in metres, split file errors name file and line", "[d
 
   const std::string split = t / "bad.txt";
   auto msg_for = [&](const std::string& text) {
-    write_text(split, text);
+    write_file(split, text);
     return error_of([&] { read_nyu(root, split); });
   };
   CHECK_THAT(msg_for("scene/rgb_0.png scene/depth_0.png\nscene/rgb_0.png\n"),
@@ -188,7 +185,7 @@ TEST_CASE("read_nyu: depth in metres, split file errors name file and line", "[d
   // Size mismatch and an 8-bit depth PNG: found by get(), naming the line and the file.
   write_png16(t / "scene/depth_small.png", std::vector<uint16_t>(4, 7), 2, 2);
   png8(t / "scene/depth_8bit.png", 3, 2, 1, std::vector<uint8_t>(6, 9));
-  write_text(split, "scene/rgb_0.png scene/depth_small.png\nscene/rgb_0.png scene/depth_8bit.png\n");
+  write_file(split, "scene/rgb_0.png scene/depth_small.png\nscene/rgb_0.png scene/depth_8bit.png\n");
   DatasetPtr bad = read_nyu(root, split);
   CHECK_THAT(error_of([&] { bad->get(0); }),
              Catch::Contains(split + ":1:") && Catch::Contains("depth_small.png") &&

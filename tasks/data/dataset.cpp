@@ -32,7 +32,13 @@ ImageTensorDataset::ImageTensorDataset(Tensor u8_nchw, std::vector<int64_t> labe
   images_ = u8_nchw.contiguous();
 }
 
-static void check_index(const char* what, const std::string& desc, int64_t i, int64_t n) {
+void Dataset::check_index(int64_t i) const {
+  if (i < 0 || i >= size())
+    throw Error(describe() + ": index " + std::to_string(i) + " out of range [0, " +
+                std::to_string(size()) + ")");
+}
+
+static void check_view_index(const char* what, const std::string& desc, int64_t i, int64_t n) {
   if (i < 0 || i >= n)
     throw Error(std::string(what) + "(" + desc + "): index " + std::to_string(i) +
                 " out of range [0, " + std::to_string(n) + ")");
@@ -40,7 +46,7 @@ static void check_index(const char* what, const std::string& desc, int64_t i, in
 
 // images_[i]: (C, H, W) U8 -> (C, H, W) F32 in [0, 1]
 Example ImageTensorDataset::get(int64_t i) const {
-  check_index("ImageTensorDataset::get", desc_, i, size());
+  check_view_index("ImageTensorDataset::get", desc_, i, size());
   const Shape chw{images_.size(1), images_.size(2), images_.size(3)};
   const int64_t n = shape_numel(chw);
   const uint8_t* src = images_.data<uint8_t>() + i * n;
@@ -51,7 +57,7 @@ Example ImageTensorDataset::get(int64_t i) const {
 }
 
 int64_t ImageTensorDataset::label(int64_t i) const {
-  check_index("ImageTensorDataset::label", desc_, i, size());
+  check_view_index("ImageTensorDataset::label", desc_, i, size());
   return labels_[i];
 }
 
@@ -68,13 +74,13 @@ class IndexedView : public Dataset {
         classes_(classes), desc_(std::move(desc)) {}
   int64_t size() const override { return (int64_t)idx_.size(); }
   Example get(int64_t i) const override {
-    check_index("Dataset::get", desc_, i, size());
+    check_view_index("Dataset::get", desc_, i, size());
     Example e = base_->get(idx_[i]);
     e.label = map(e.label);
     return e;
   }
   int64_t label(int64_t i) const override {
-    check_index("Dataset::label", desc_, i, size());
+    check_view_index("Dataset::label", desc_, i, size());
     return map(base_->label(idx_[i]));
   }
   int64_t num_classes() const override { return classes_; }
@@ -96,7 +102,7 @@ void check_base(const char* op, const DatasetPtr& d) {
 
 DatasetPtr subset(DatasetPtr d, std::vector<int64_t> indices) {
   check_base("subset", d);
-  for (int64_t i : indices) check_index("subset", d->describe(), i, d->size());
+  for (int64_t i : indices) check_view_index("subset", d->describe(), i, d->size());
   std::string desc = d->describe() + " [subset of " + std::to_string(indices.size()) + "]";
   const int64_t classes = d->num_classes();
   return std::make_shared<IndexedView>(d, std::move(indices), std::vector<int64_t>{}, classes,

@@ -29,6 +29,8 @@ struct Dataset {
   // The label alone, without decoding the image (the views below scan every label). The
   // default decodes; the readers override it with a lookup.
   virtual int64_t label(int64_t i) const { return get(i).label; }
+  // Throws vt::Error "<describe()>: index i out of range [0, size())" unless 0 <= i < size().
+  void check_index(int64_t i) const;
 };
 using DatasetPtr = std::shared_ptr<const Dataset>;
 

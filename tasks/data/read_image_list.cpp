@@ -60,9 +60,7 @@ class ImageListDataset : public Dataset {
 
  private:
   const Entry& at(int64_t i) const {
-    if (i < 0 || i >= size())
-      throw Error(list_ + ": index " + std::to_string(i) + " out of range [0, " +
-                  std::to_string(size()) + ")");
+    check_index(i);
     return entries_[i];
   }
   std::string list_;

@@ -78,9 +78,7 @@ class Ade20kDataset : public Dataset {
 
  private:
   const Pair& at(int64_t i) const {
-    if (i < 0 || i >= size())
-      throw Error(desc_ + ": index " + std::to_string(i) + " out of range [0, " +
-                  std::to_string(size()) + ")");
+    check_index(i);
     return pairs_[i];
   }
   std::vector<Pair> pairs_;

@@ -274,9 +274,7 @@ class SceneDataset : public Dataset {
 
  private:
   void check(int64_t i) const {
-    if (i < 0 || i >= n_)
-      throw Error(desc_ + ": index " + std::to_string(i) + " out of range [0, " +
-                  std::to_string(n_) + ")");
+    check_index(i);
   }
   int64_t n_;
   SceneOptions o_;
