@@ -53,7 +53,7 @@ Example ImageTensorDataset::get(int64_t i) const {
   Tensor img = Tensor::empty(chw, DType::F32);
   float* dst = img.data<float>();
   for (int64_t k = 0; k < n; ++k) dst[k] = (float)src[k] / 255.0f;
-  return {img, labels_[i]};
+  return {img, labels_[i], Tensor()};
 }
 
 int64_t ImageTensorDataset::label(int64_t i) const {

@@ -55,7 +55,7 @@ class ImageListDataset : public Dataset {
     for (int64_t p = 0; p < plane; ++p)
       for (int c = 0; c < 3; ++c) dst[c * plane + p] = (float)px[p * 3 + c] / 255.0f;
     stbi_image_free(px);
-    return {img, e.label};
+    return {img, e.label, Tensor()};
   }
 
  private:
