@@ -49,13 +49,7 @@ class ImageListDataset : public Dataset {
     if (!px)
       throw Error(list_ + ":" + std::to_string(e.line) + ": cannot decode " + e.path + ": " +
                   stbi_failure_reason());
-    Tensor img = Tensor::empty({3, h, w}, DType::F32);  // (3, H, W)
-    float* dst = img.data<float>();
-    const int64_t plane = (int64_t)h * w;
-    for (int64_t p = 0; p < plane; ++p)
-      for (int c = 0; c < 3; ++c) dst[c * plane + p] = (float)px[p * 3 + c] / 255.0f;
-    stbi_image_free(px);
-    return {img, e.label, Tensor()};
+    return {rgb_bytes_to_tensor(px, w, h), e.label, Tensor()};
   }
 
  private:
@@ -70,6 +64,16 @@ class ImageListDataset : public Dataset {
 };
 
 }  // namespace
+
+Tensor rgb_bytes_to_tensor(unsigned char* px, int w, int h) {
+  Tensor img = Tensor::empty({3, h, w}, DType::F32);  // (3, H, W)
+  float* dst = img.data<float>();
+  const int64_t plane = (int64_t)h * w;
+  for (int64_t p = 0; p < plane; ++p)
+    for (int c = 0; c < 3; ++c) dst[c * plane + p] = (float)px[p * 3 + c] / 255.0f;
+  stbi_image_free(px);
+  return img;
+}
 
 DatasetPtr read_image_list(const std::string& root, const std::string& list_file) {
   std::ifstream in(list_file);

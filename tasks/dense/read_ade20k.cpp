@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "tasks/data/readers.h"
 #include "tasks/dense/dense_data.h"
 
 namespace vt::data {
@@ -38,12 +39,8 @@ class Ade20kDataset : public Dataset {
     int w = 0, h = 0, c = 0;
     unsigned char* px = stbi_load(p.image.c_str(), &w, &h, &c, 3);  // (H, W, 3)
     if (!px) throw Error("read_ade20k: cannot decode image " + p.image + ": " + stbi_failure_reason());
-    Tensor img = Tensor::empty({3, h, w}, DType::F32);  // (3, H, W)
+    const Tensor img = rgb_bytes_to_tensor(px, w, h);  // (3, H, W)
     const int64_t plane = (int64_t)h * w;
-    float* dst = img.data<float>();
-    for (int64_t q = 0; q < plane; ++q)
-      for (int k = 0; k < 3; ++k) dst[k * plane + q] = (float)px[q * 3 + k] / 255.0f;
-    stbi_image_free(px);
 
     int mw = 0, mh = 0, mc = 0;
     if (!stbi_info(p.mask.c_str(), &mw, &mh, &mc))

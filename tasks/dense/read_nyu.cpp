@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tasks/data/readers.h"
 #include "tasks/dense/dense_data.h"
 
 namespace vt::data {
@@ -39,12 +40,8 @@ class NyuDataset : public Dataset {
     int w = 0, h = 0, c = 0;
     unsigned char* px = stbi_load(p.rgb.c_str(), &w, &h, &c, 3);  // (H, W, 3)
     if (!px) throw Error(where + "cannot decode image " + p.rgb + ": " + stbi_failure_reason());
-    Tensor img = Tensor::empty({3, h, w}, DType::F32);  // (3, H, W)
+    const Tensor img = rgb_bytes_to_tensor(px, w, h);  // (3, H, W)
     const int64_t plane = (int64_t)h * w;
-    float* dst = img.data<float>();
-    for (int64_t q = 0; q < plane; ++q)
-      for (int k = 0; k < 3; ++k) dst[k * plane + q] = (float)px[q * 3 + k] / 255.0f;
-    stbi_image_free(px);
 
     int dw = 0, dh = 0, dc = 0;
     if (!stbi_info(p.depth.c_str(), &dw, &dh, &dc))
