@@ -4,7 +4,7 @@
 // per device, each with one stream, one cuBLAS handle and one caching allocator. Files:
 //
 //   memory.cu       device discovery, caching allocator, copy (host<->device, strided, dtype
-//                   conversion), fill, synchronize, the cuda_api.h functions
+//                   conversion), fill, synchronize, the module entry (cuda_module.h)
 //   elementwise.cu  unary / binary / where with broadcasting strides, reductions
 //   gemm.cu         batched GEMM through cublasGemmStridedBatchedEx (TF32 opt-in)
 //   norm.cu         softmax / log-softmax and layer norm, one warp or block per row
@@ -281,5 +281,9 @@ struct CudaBackend final : Backend {
 
 // Checks that a kernel's tensor arguments live on this backend's device (cheap, host-side).
 void check_device(const char* op, const CudaBackend& be, const Tensor& t);
+
+// Device `index`'s backend, created on first use; throws vt::Error when it is not present.
+// (The engine reaches it through the module table, cuda_module.h.)
+Backend& device_backend(int index);
 
 }  // namespace vt::cuda

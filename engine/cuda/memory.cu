@@ -1,6 +1,6 @@
 // memory.cu — CUDA device discovery and per-device backends, the caching allocator, copies
 // (host<->device, device-side strided copies with dtype conversion), fill and synchronize,
-// plus the functions declared in cuda_api.h.
+// plus the module's entry point, vt_cuda_module_api (cuda_module.h).
 //
 // Copies: ops/view.cpp routes host<->device copies here with contiguous, same-dtype tensors;
 // they become one cudaMemcpyAsync on the device's stream (device->host then waits for it, so
@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "engine/cuda/cuda_common.cuh"
+#include "engine/cuda/cuda_module.h"
 
 namespace vt::cuda {
 
@@ -67,8 +68,6 @@ void check_device(const char* op, const CudaBackend& be, const Tensor& t) {
 
 // ---------------------------------------------------------------- devices
 namespace {
-std::atomic<bool> g_allow_tf32{false};
-
 // cudaGetDeviceCount once; a missing driver or GPU reads as 0 devices (and its error is
 // cleared, so it does not surface from a later, unrelated check).
 int query_device_count(std::string* why) {
@@ -89,12 +88,7 @@ int query_device_count(std::string* why) {
 }
 }  // namespace
 
-bool is_built() { return true; }
-int device_count() { return query_device_count(nullptr); }
-void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
-bool allow_tf32() { return g_allow_tf32; }
-
-Backend& backend(int index) {
+Backend& device_backend(int index) {
   // Never destroyed: at process exit the CUDA runtime may already be torn down, and destroying
   // streams or cuBLAS handles after that can crash. The driver reclaims everything anyway.
   static std::mutex mu;
@@ -311,8 +305,8 @@ void CudaBackend::copy(const Tensor& src, Tensor& dst) {
       VT_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), bytes, cudaMemcpyDeviceToHost, stream_));
       VT_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host reads dst next
     } else {  // GPU to GPU (rare): wait for src's writers, copy on dst's stream, wait for it
-      auto& sb = static_cast<CudaBackend&>(backend(src.device().index));
-      auto& db = static_cast<CudaBackend&>(backend(dst.device().index));
+      auto& sb = static_cast<CudaBackend&>(device_backend(src.device().index));
+      auto& db = static_cast<CudaBackend&>(device_backend(dst.device().index));
       sb.synchronize();
       VT_CUDA_CHECK(cudaMemcpyPeerAsync(dst.raw(), db.device(), src.raw(), sb.device(), bytes,
                                         db.stream()));
@@ -387,28 +381,37 @@ void CudaBackend::fill(Tensor& dst, double value) {
 
 }  // namespace vt::cuda
 
-// ---------------------------------------------------------------- cuda_api.h counters
-namespace vt {
+// ---------------------------------------------------------------- the module's entry point
+namespace vt::cuda {
+namespace {
 
-static cuda::CachingAllocator& allocator_of(int device) {
-  return static_cast<cuda::CudaBackend&>(cuda::backend(device)).allocator();
+CachingAllocator& allocator_of(int device) {
+  return static_cast<CudaBackend&>(device_backend(device)).allocator();
 }
 
-CudaMemoryStats cuda_memory_stats(int device) {
-  if (device < 0 || device >= cuda::device_count()) return {};
+CudaMemoryStats memory_stats(int device) {
+  if (device < 0 || device >= query_device_count(nullptr)) return {};
   return allocator_of(device).stats();
 }
 
-void cuda_reset_peak_memory(int device) {
-  if (device >= 0 && device < cuda::device_count()) allocator_of(device).reset_peak();
+void reset_peak(int device) {
+  if (device >= 0 && device < query_device_count(nullptr)) allocator_of(device).reset_peak();
 }
 
-void cuda_empty_cache() {
-  for (int d = 0; d < cuda::device_count(); ++d) {
-    auto& be = static_cast<cuda::CudaBackend&>(cuda::backend(d));
+void empty_cache() {
+  for (int d = 0; d < query_device_count(nullptr); ++d) {
+    auto& be = static_cast<CudaBackend&>(device_backend(d));
     be.synchronize();  // blocks in the cache may still be read by queued kernels
     be.allocator().empty_cache();
   }
 }
 
-}  // namespace vt
+}  // namespace
+}  // namespace vt::cuda
+
+extern "C" const vt::cuda::ModuleApi* vt_cuda_module_api() {
+  static const vt::cuda::ModuleApi api{vt::cuda::kModuleAbi, vt::cuda::query_device_count,
+                                       vt::cuda::device_backend, vt::cuda::memory_stats,
+                                       vt::cuda::reset_peak, vt::cuda::empty_cache};
+  return &api;
+}

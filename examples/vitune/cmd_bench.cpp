@@ -7,9 +7,13 @@
 // images/s, peak RSS, the model's forward FLOPs per image (counted from the config: every GEMM
 // of a ViT block plus attention, 2 FLOPs per multiply-add), the achieved forward-equivalent
 // GFLOP/s, Eigen's own GEMM GFLOP/s on a 1024³ product measured in the same run (the ceiling to
-// compare with), and the trainable parameter count. Random images and labels: no data needed.
+// compare with), and the trainable parameter count. Memory: peak_rss_mb (the whole run),
+// model_rss_mb (resident after building the model, before the first step) and
+// saved_activations_mb (what the graph keeps for the backward pass, read at the loss).
+// Random images and labels: no data needed.
 // bench/compare.sh runs this and bench/torch_peft_step.py alternately and prints the ratios.
 #include <sys/resource.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #else
@@ -51,6 +55,16 @@ double vit_forward_flops(const vt::nn::ViTConfig& c) {
   return 2 * (patch + c.depth * block + D * std::max<int64_t>(c.num_classes, 0));
 }
 
+// Resident set size now, in MB (/proc/self/statm), or -1 where that file does not exist.
+double rss_now_mb() {
+  long pages = 0, resident = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return -1;
+  const int n = std::fscanf(f, "%ld %ld", &pages, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0) : -1;
+}
+
 double gemm_ceiling_gflops() {
   vt::NoGrad ng;
   vt::Tensor a = vt::randn({1024, 1024}), b = vt::randn({1024, 1024});
@@ -77,6 +91,8 @@ void run_bench(const BenchOptions& o) {
   vt::AdamW opt(vt::param_groups_no_decay(model->module().named_parameters(), 1e-4), 1e-4);
   auto fwd = [&] { return model->forward_head(model->forward_features(x)); };
   std::vector<double> times;
+  const double model_rss = rss_now_mb();  // weights, code, and what building the model left
+  double saved_mb = 0;                     // activations kept for the backward pass, at the loss
   if (o.mode == "infer") model->module().eval();
   if (o.no_skipping)
     if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&model->module()))
@@ -88,6 +104,7 @@ void run_bench(const BenchOptions& o) {
     if (o.mode == "train") {
       opt.zero_grad();
       vt::Tensor loss = vt::cross_entropy(fwd(), y);
+      saved_mb = std::max(saved_mb, vt::saved_bytes() / (1024.0 * 1024.0));
       loss.backward();
       opt.step();
     } else {
@@ -103,6 +120,8 @@ void run_bench(const BenchOptions& o) {
   nlohmann::json j = {{"model", model->name()}, {"method", t.method}, {"mode", o.mode},
                       {"batch", o.batch}, {"threads", omp_get_max_threads()}, {"step_s", step},
                       {"img_per_s", o.batch / step}, {"peak_rss_mb", ru.ru_maxrss / 1024.0},
+                      {"model_rss_mb", model_rss},
+                      {"saved_activations_mb", saved_mb},
                       {"trainable", model->module().param_report(model->head_prefix()).trainable}};
   if (t.method == "dyt") j["dyt_mlp_token_rate"] = vt::peft::dyt_stats(model->module()).mlp_token_rate;
   if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&model->module())) {
