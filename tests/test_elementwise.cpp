@@ -120,3 +120,30 @@ TEST_CASE("shape errors name the op and both shapes", "[ops][errors]") {
   REQUIRE_THROWS_WITH(a.reshape({5}), Catch::Contains("reshape"));
   REQUIRE_THROWS_WITH(sum(a, {2}), Catch::Contains("out of range"));
 }
+
+// F32 GELU and softmax run on Eigen's vectorised erf/exp (engine/cpu/vec_math.h); F64 on the
+// standard library. They must agree over the whole range, tails included, and over more
+// elements than one vectorised chunk (4096), so every code path is crossed. GELU's tolerance is
+// 1e-6 absolute: for x near -5.6, 1 + erf(x/√2) cancels to a few F32 ulps of 1 (PyTorch's own
+// vectorised F32 GELU has the same limit).
+TEST_CASE("F32 GELU and softmax (vectorised exp/erf) agree with the F64 kernels", "[ops]") {
+  const int64_t n = 3 * 4096 + 77;
+  std::vector<double> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = -12.0 + 24.0 * (double)i / (double)(n - 1);
+  Tensor x64 = Tensor::from_vector(v, {n});
+  Tensor x32 = x64.to(DType::F32).set_requires_grad(true);
+  x64.set_requires_grad(true);
+  Tensor y32 = gelu(x32), y64 = gelu(x64);
+  require_close(y32.to(DType::F64), y64, 2e-6, 1e-6, "gelu f32");
+  std::vector<double> g(n);
+  for (int64_t i = 0; i < n; ++i) g[i] = std::cos(0.01 * (double)i);
+  Tensor gy = Tensor::from_vector(g, {n});
+  y32.backward(gy.to(DType::F32));
+  y64.backward(gy);
+  require_close(x32.grad().to(DType::F64), x64.grad(), 2e-6, 1e-6, "gelu backward f32");
+  // Softmax rows with a wide spread (exp down to e^-40) and one row of equal values.
+  Tensor s64 = (x64.detach() * 3.0).narrow(0, 0, 200 * 61).reshape({200, 61});
+  s64 = concat({s64, Tensor::zeros({1, 61}, DType::F64)}, 0);
+  require_close(softmax(s64.to(DType::F32), -1).to(DType::F64), softmax(s64, -1), 2e-6, 1e-9,
+                "softmax f32");
+}

@@ -124,20 +124,33 @@ void CpuBackend::copy(const Tensor& src, Tensor& dst) {
   Shape dst_st(dst.strides().begin(), dst.strides().end() - (nd ? 1 : 0));
   const char* sp = static_cast<const char*>(src.raw());
   char* dp = static_cast<char*>(dst.raw());
-  const bool same = src.dtype() == dst.dtype();
   const DType ts = src.dtype(), td = dst.dtype();
-#pragma omp parallel for if (n > kParallelGrain)
-  for (int64_t o = 0; o < outer; ++o) {
-    const char* s = sp + strided_offset(o, oshape, sst) * es;
-    char* d = dp + strided_offset(o, oshape, dst_st) * ed;
-    for (int64_t i = 0; i < inner; ++i) {
-      if (same) {
-        std::memcpy(d + i * d_in * ed, s + i * s_in * es, es);
-      } else {
+  // One row: a single memcpy when both sides are contiguous in it (the common case: a permuted
+  // or sliced view whose last dim is intact), typed element loops otherwise.
+  auto copy_row = [&](const char* s, char* d) {
+    if (ts != td) {
+      for (int64_t i = 0; i < inner; ++i)
         store_double(td, d + i * d_in * ed, load_as_double(ts, s + i * s_in * es));
+    } else if (s_in == 1 && d_in == 1) {
+      std::memcpy(d, s, inner * es);
+    } else {
+      auto loop = [&](auto tag) {
+        using T = decltype(tag);
+        const T* st = reinterpret_cast<const T*>(s);
+        T* dt = reinterpret_cast<T*>(d);
+        for (int64_t i = 0; i < inner; ++i) dt[i * d_in] = st[i * s_in];
+      };
+      switch (es) {
+        case 8: loop(uint64_t{}); break;
+        case 4: loop(uint32_t{}); break;
+        case 2: loop(uint16_t{}); break;
+        default: loop(uint8_t{}); break;
       }
     }
-  }
+  };
+#pragma omp parallel for if (n > kParallelGrain)
+  for (int64_t o = 0; o < outer; ++o)
+    copy_row(sp + strided_offset(o, oshape, sst) * es, dp + strided_offset(o, oshape, dst_st) * ed);
 }
 
 void CpuBackend::fill(Tensor& dst, double value) {

@@ -18,9 +18,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/vec_math.h"
 
 namespace vt {
 
@@ -56,10 +58,14 @@ void CpuBackend::softmax(const Tensor& x, Tensor& y, bool log) {
         const scalar_t lse = (scalar_t)std::log(s);
         for (int64_t j = 0; j < D; ++j) yr[j] = xr[j] - mx - lse;
       } else {
-        for (int64_t j = 0; j < D; ++j) {
-          const scalar_t e = std::exp(xr[j] - mx);
-          yr[j] = e;
-          s += e;
+        if constexpr (std::is_same_v<scalar_t, float>) {
+          s = vec::exp_shifted_sum(xr, mx, yr, D);  // vectorised exp (vec_math.h)
+        } else {
+          for (int64_t j = 0; j < D; ++j) {
+            const scalar_t e = std::exp(xr[j] - mx);
+            yr[j] = e;
+            s += e;
+          }
         }
         const scalar_t inv = (scalar_t)(1.0 / s);
         for (int64_t j = 0; j < D; ++j) yr[j] *= inv;
