@@ -197,6 +197,32 @@ TEST_CASE("attention saves P plus only the operands the gradients read", "[ops][
   REQUIRE(saved_bytes() == base);
 }
 
+TEST_CASE("attention keeps Q and K instead of P when that is smaller, and recomputes P",
+          "[ops][norm][frozen]") {
+  // ViT-like proportions: Nq = Nk = 16 > 2·Dh, so P (B·H·16·16) outweighs Q + K (B·H·2·16·4).
+  const int64_t B = 2, H = 3, N = 16, Dh = 4;
+  auto q = rand_tensor({B, H, N, Dh}, 151, DType::F32).set_requires_grad(true);
+  auto k = rand_tensor({B, H, N, Dh}, 152, DType::F32).set_requires_grad(true);
+  auto v = rand_tensor({B, H, N, Dh}, 153, DType::F32).set_requires_grad(true);
+  const int64_t base = saved_bytes(), qkv = B * H * N * Dh * 4;
+  auto o = scaled_dot_product_attention(q, k, v);
+  REQUIRE(saved_bytes() - base == 3 * qkv);  // Q, K, V; no P
+  sum(o).backward();
+  REQUIRE(saved_bytes() == base);
+  // Frozen q and k, trainable v: Q + K are still smaller than P, so they are kept.
+  auto o2 = scaled_dot_product_attention(q.detach(), k.detach(), v);
+  REQUIRE(saved_bytes() - base == 2 * qkv);
+  // The recomputed P gives the same gradients as the kept one (f64 finite differences).
+  auto q64 = rand_tensor({1, 2, N, Dh}, 154).set_requires_grad(true);
+  auto k64 = rand_tensor({1, 2, N, Dh}, 155).set_requires_grad(true);
+  auto v64 = rand_tensor({1, 2, N, Dh}, 156).set_requires_grad(true);
+  auto m64 = rand_tensor({2, N, N}, 157).set_requires_grad(true);
+  gradcheck([](auto& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3]); },
+            {q64, k64, v64, m64});
+  auto qf = q64.detach(), kf = k64.detach();
+  gradcheck([qf, kf](auto& x) { return scaled_dot_product_attention(qf, kf, x[0]); }, {v64});
+}
+
 TEST_CASE("attention matches PyTorch", "[ops][norm][torch]") {
   Fixture fx("ops_norm.safetensors");
   torch_case(fx, "attn_nomask",

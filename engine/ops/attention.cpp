@@ -6,18 +6,23 @@
 //   forward   S = scale · Q Kᵀ (+ mask)     one batched GEMM (mask copied in first, beta = 1)
 //             P = softmax(S)                in place: S's buffer becomes P
 //             O = P V                       one batched GEMM
-//   backward  dV = Pᵀ dO
+//   backward  (P = softmax(scale · Q Kᵀ + M) again, when it was not kept — see Memory)
+//             dV = Pᵀ dO
 //             dP = dO Vᵀ
 //             dS = P ⊙ (dP - rowsum(dP ⊙ P))   the softmax backward kernel, in place on dP
 //             dQ = scale · dS K,   dK = scale · dSᵀ Q,   dMask = sum_to(dS, mask's shape)
 //
-// Memory: the attention matrix P (B·H·Nq·Nk elements) is materialised and, when any input
-// needs a gradient, saved — both dV and dS are built from it, and recomputing it would cost the
-// QKᵀ GEMM and the softmax again. S is never stored separately (the softmax overwrites it).
+// Memory: the attention matrix P (B·H·Nq·Nk elements) is materialised in the forward pass (S
+// is never stored separately: the softmax overwrites it). For the backward pass the node keeps
+// either P itself or Q and K to recompute it, whichever is smaller once what the gradients read
+// anyway is counted: when q and k both need gradients (any block below a trained tuner),
+// Q and K are kept regardless, and recomputing P costs one batched GEMM and a softmax (about
+// 3 % of a ViT-S training step) for 7 MB per block at batch 8 (89 MB over ViT-S's 12 blocks).
+// With frozen q and k and long sequences, keeping P can be the smaller choice (Swin's 7×7
+// windows: P has 49 entries per row, Q and K 2·Dh). Beyond that, only what the requested
+// gradients read is saved: V for dP (needed by dQ, dK and dMask), K for dQ, Q for dK.
 // The backward allocates one more B·H·Nq·Nk buffer (dP, turned into dS in place). A tiled
-// (flash-attention style) kernel that avoids materialising P is left to the CUDA backend.
-// Beyond P, only what the requested gradients read is saved: V for dP (needed by dQ, dK and
-// dMask), K for dQ, Q for dK. With frozen q/k (e.g. only a value adapter trains), P alone.
+// (flash-attention style) kernel that never materialises P is left to the CUDA backend.
 //
 // q, k, v may be strided views (e.g. slices of a fused qkv projection): a (B, H, rows, cols)
 // operand whose matrices are row- or column-major goes to GEMM without a copy.
@@ -87,6 +92,21 @@ void bgemm(const Mat& A, const Mat& Bm, Tensor& C, int64_t m, int64_t n, int64_t
               shape_str(k.shape()) + ", v " + shape_str(v.shape()) + ")");
 }
 
+// P = softmax(scale · Q Kᵀ + mask), (B, H, Nq, Nk): the forward pass, and the backward pass
+// when P was not kept.
+Tensor attention_probs(const Mat& mq, const Mat& mk, const Tensor& mask, const Shape& sshape,
+                       double scale, const Tensor& like) {
+  Tensor P = Tensor::empty(sshape, like.dtype(), like.device());  // S, then softmax(S) in place
+  if (P.numel()) {
+    Backend& be = backend_for(like);
+    if (mask.defined()) be.copy(expand_raw(mask, sshape), P);
+    bgemm(mq, mk.T(), P, sshape[2], sshape[3], mk.t.size(3), scale,
+          mask.defined() ? 1.0 : 0.0);  // S = scale·QKᵀ + M
+    be.softmax(P, P, false);            // P = softmax(S)
+  }
+  return P;
+}
+
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -116,28 +136,30 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   const double scale = scale_opt ? *scale_opt : 1.0 / std::sqrt((double)Dh);
 
   Tensor out = Tensor::empty({B, H, Nq, Dv}, q.dtype(), q.device());
-  Tensor P = Tensor::empty(sshape, q.dtype(), q.device());  // S, then softmax(S) in place
   Mat mq = as_mat(q), mk = as_mat(k), mv = as_mat(v);
-  if (P.numel()) {
-    Backend& be = backend_for(q);
-    if (mask.defined()) be.copy(expand_raw(mask, sshape), P);
-    bgemm(mq, mk.T(), P, Nq, Nk, Dh, scale, mask.defined() ? 1.0 : 0.0);  // S = scale·QKᵀ + M
-    be.softmax(P, P, false);                                              // P = softmax(S)
-  }
-  if (out.numel()) bgemm(as_mat(P), mv, out, Nq, Dv, Nk, 1.0, 0.0);       // O = P V
+  Tensor P = attention_probs(mq, mk, mask, sshape, scale, q);
+  if (out.numel()) bgemm(as_mat(P), mv, out, Nq, Dv, Nk, 1.0, 0.0);  // O = P V
 
   if (auto ctx = grad_ctx({q, k, v, mask})) {
     const bool nq = ctx[0], nk = ctx[1], nv = ctx[2], nm = ctx[3];
     const bool need_ds = nq || nk || nm;
-    Tensor sp = P;                                        // needed by every gradient
-    Tensor sv = need_ds ? mv.t.detach() : Tensor();        // dP = dO Vᵀ
-    Tensor sk = nq ? mk.t.detach() : Tensor();             // dQ = scale · dS K
-    Tensor sq = nk ? mq.t.detach() : Tensor();             // dK = scale · dSᵀ Q
+    // Keep P, or Q and K to recompute it: whichever adds less to what is saved anyway.
+    const int64_t extra_qk = (nk ? 0 : mq.t.numel()) + (nq ? 0 : mk.t.numel());
+    const bool recompute = extra_qk <= P.numel();
+    Tensor sp = recompute ? Tensor() : P;                            // needed by every gradient
+    Tensor sv = need_ds ? mv.t.detach() : Tensor();                   // dP = dO Vᵀ
+    Tensor sk = nq || recompute ? mk.t.detach() : Tensor();           // dQ = scale · dS K
+    Tensor sq = nk || recompute ? mq.t.detach() : Tensor();           // dK = scale · dSᵀ Q
+    Tensor smask = recompute && mask.defined() ? mask.detach() : Tensor();
+    P = Tensor();  // the forward's P is freed here unless sp holds it
     Shape qs = q.shape(), ks = k.shape(), vs = v.shape();
     Shape ms = mask.defined() ? mask.shape() : Shape{};
     record(out, name, ctx, [=](const Tensor& g) -> Grads {
       Tensor gc = contiguous_raw(g);                      // dO: (B, H, Nq, Dv)
-      Mat mg = as_mat(gc), mp = as_mat(sp);
+      const Tensor probs = recompute ? attention_probs(as_mat(sq), as_mat(sk), smask, sshape,
+                                                       scale, gc)
+                                     : sp;
+      Mat mg = as_mat(gc), mp = as_mat(probs);
       Grads r(4);
       if (nv) {  // dV (B, H, Nk, Dv) = Pᵀ dO
         r[2] = Tensor::empty(vs, gc.dtype(), gc.device());
@@ -147,7 +169,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       Tensor dS = Tensor::empty(sshape, gc.dtype(), gc.device());  // (B, H, Nq, Nk)
       if (dS.numel()) {
         bgemm(mg, as_mat(sv).T(), dS, Nq, Nk, Dv, 1.0, 0.0);  // dP = dO Vᵀ
-        backend_for(gc).softmax_backward(sp, dS, dS, false);  // dS = P ⊙ (dP - Σ dP ⊙ P)
+        backend_for(gc).softmax_backward(probs, dS, dS, false);  // dS = P ⊙ (dP - Σ dP ⊙ P)
       }
       Mat mds = as_mat(dS);
       if (nq) {  // dQ (B, H, Nq, Dh) = scale · dS K
@@ -160,7 +182,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       }
       if (nm) r[3] = sum_to(dS, ms);  // the mask was broadcast: sum dS back to its shape
       return r;
-    }, {sp, sv, sk, sq});
+    }, {sp, sv, sk, sq, smask});
   }
   return out;
 }
