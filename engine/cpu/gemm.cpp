@@ -86,12 +86,20 @@ void CpuBackend::gemm(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64
     // Eigen would split even a small product across threads (its task size is 50k
     // multiply-adds), and the barrier then costs more than the math: small GEMMs outside a
     // parallel batch run on the calling thread only (omp_set_num_threads is per thread).
-    const bool small_single = !parallel_batch && work < ((int64_t)1 << 22);
-    SingleThreadScope single(small_single);
-#pragma omp parallel for if (parallel_batch) schedule(static)
-    for (int64_t i = 0; i < batch; ++i)
+    auto one = [&](int64_t i) {
       gemm_one<scalar_t>(ta, tb, m, n, k, (scalar_t)alpha, A + i * sa, lda, B + i * sb, ldb,
                          (scalar_t)beta, C + i * sc, ldc);
+    };
+    if (parallel_batch) {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < batch; ++i) one(i);
+      return;
+    }
+    // Not inside a parallel region of our own, not even an inactive one (`parallel if(false)`):
+    // Eigen's region would then be a nested one, and libgomp starts fresh threads for every
+    // nested team instead of reusing its pool (thousands of thread creations per step).
+    SingleThreadScope single(work < ((int64_t)1 << 22));
+    for (int64_t i = 0; i < batch; ++i) one(i);
   });
 }
 
