@@ -69,9 +69,19 @@ void check(Model& model, Load load, const std::string& key) {
     std::vector<double> g(1000);
     for (int64_t k = 0; k < 1000; ++k) g[k] = std::cos(0.5 * (double)k);
     logits.backward(Tensor::from_vector(g, {1, 1000}).to(DType::F32));
+    // The image gradient runs back through every block and is ill-conditioned in F32: with
+    // these formula weights, changes at the level of one ulp move it by 1e-5 to 1e-4
+    // (relative L2). PyTorch's own float32 run lands 1.7e-5 from its float64; ours 2e-6 to
+    // 1.1e-4 depending only on how GELU's erf is rounded (glibc erff, Eigen's vectorised erf
+    // with and without FMA), each erf within 4e-7 of exact. Bounds: 5e-4 of the largest value
+    // element-wise and 3e-4 relative L2; a wrong gradient is off by O(1).
     Tensor gw = fx.get(key + ".grad_images");
     const double gscale = max(abs(gw.reshape({-1})), 0).item();
-    require_close(x.grad(), gw, 0, 1e-4 * gscale, key + " image gradient");
+    require_close(x.grad(), gw, 0, 5e-4 * gscale, key + " image gradient");
+    const Tensor g64 = gw.to(DType::F64), diff = sub(x.grad().to(DType::F64), g64);
+    const double rel_l2 = std::sqrt(sum(mul(diff, diff)).item() / sum(mul(g64, g64)).item());
+    INFO(key << " image gradient: relative L2 error " << rel_l2);
+    CHECK(rel_l2 < 3e-4);
   }
 }
 
