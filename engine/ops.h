@@ -70,6 +70,9 @@ Tensor var(const Tensor& x, std::vector<int64_t> dims, int64_t correction = 1,
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x: (..., K), w: (N, K), b: (N) or undefined -> (..., N)
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
+// base + scale · x Wᵀ in one GEMM accumulating into a copy of base (a residual or LoRA's
+// y + s·B(Ax)): saves the product's own buffer and the separate add. base: (..., N).
+Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double scale = 1.0);
 
 // ---- ops/softmax.cpp ----
 Tensor softmax(const Tensor& x, int64_t dim = -1);

@@ -25,12 +25,13 @@ LoRA::LoRA(const Tensor& like, int64_t in, int64_t rows, int64_t r, int64_t row0
 }
 
 Tensor LoRA::forward(const Tensor& x, const Tensor& y) {
-  Tensor d = linear(linear(x, A), B);  // (..., in) -> (..., r) -> (..., rows)
-  if (scale != 1.0) d = mul(d, scale);
+  const Tensor h = linear(x, A);  // (..., in) -> (..., r)
   const int64_t rows = B.size(0);
-  if (rows != out_total)  // a q/k/v part of the fused qkv: pad the delta to the full width
-    d = pad(d, {row0, out_total - row0 - rows});
-  return add(y, d);
+  if (rows == out_total) return add_linear(y, h, B, scale);  // y + s·B h in one GEMM
+  // A q/k/v part of the fused qkv: pad the delta to the full width.
+  Tensor d = linear(h, B);  // (..., rows)
+  if (scale != 1.0) d = mul(d, scale);
+  return add(y, pad(d, {row0, out_total - row0 - rows}));
 }
 
 Tensor LoRA::delta_weight() const {

@@ -123,59 +123,85 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   return out;
 }
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
-  check_defined("linear", x);
-  check_defined("linear", w, "weight");
-  check_same("linear", x, w);
-  check_float("linear", x);
+namespace {
+
+// y = base + scale · x Wᵀ + b, the common body of linear and add_linear (base or b undefined
+// when absent). The output starts as base (or the broadcast bias) and the GEMM accumulates
+// into it (beta = 1): no separate pass for either.
+Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Tensor& b,
+                   const Tensor& base, double scale) {
+  check_defined(name, x);
+  check_defined(name, w, "weight");
+  check_same(name, x, w);
+  check_float(name, x);
   if (w.dim() != 2 || x.dim() < 1 || x.size(-1) != w.size(1))
-    throw Error("linear: input " + shape_str(x.shape()) + " does not match weight " +
-                shape_str(w.shape()) + " (expected (..., K) and (N, K))");
+    throw Error(std::string(name) + ": input " + shape_str(x.shape()) +
+                " does not match weight " + shape_str(w.shape()) +
+                " (expected (..., K) and (N, K))");
   const int64_t K = w.size(1), N = w.size(0), R = x.numel() / std::max<int64_t>(K, 1);
   if (b.defined()) {
-    check_same("linear", x, b);
+    check_same(name, x, b);
     if (b.dim() != 1 || b.size(0) != N)
-      throw Error("linear: bias " + shape_str(b.shape()) + " does not match weight " +
-                  shape_str(w.shape()));
+      throw Error(std::string(name) + ": bias " + shape_str(b.shape()) +
+                  " does not match weight " + shape_str(w.shape()));
   }
   Shape os = x.shape();
   os.back() = N;
+  if (base.defined()) {
+    check_same(name, x, base);
+    if (base.shape() != os)
+      throw Error(std::string(name) + ": base " + shape_str(base.shape()) +
+                  " does not match the product's shape " + shape_str(os));
+  }
   Tensor x2 = contiguous_raw(x);  // (R, K)
   Tensor wc = contiguous_raw(w);  // (N, K)
   Tensor y = Tensor::empty(os, x.dtype(), x.device());  // (R, N)
   Backend& be = backend_for(x);
   if (y.numel()) {
+    if (base.defined()) be.copy(base, y);
     if (b.defined()) {
       Tensor rows = Tensor::make_view(y.storage(), {R, N}, {N, 1}, 0, y.dtype());  // (R, N)
       be.copy(expand_raw(b, {R, N}), rows);
     }
-    be.gemm(x.dtype(), false, true, R, N, K, 1.0, x2.raw(), K, 0, wc.raw(), K, 0,
-            b.defined() ? 1.0 : 0.0, y.raw(), N, 0, 1);
+    be.gemm(x.dtype(), false, true, R, N, K, scale, x2.raw(), K, 0, wc.raw(), K, 0,
+            b.defined() || base.defined() ? 1.0 : 0.0, y.raw(), N, 0, 1);
   }
-  if (auto ctx = grad_ctx({x, w, b})) {
+  if (auto ctx = grad_ctx({x, w, b, base})) {
     Tensor sx = ctx[1] ? x2 : Tensor();  // only dW needs the input
     Tensor sw = ctx[0] ? wc : Tensor();  // only dX needs the weight
     Shape xs = x.shape();
-    bool nb = ctx[2];
-    record(y, "linear", ctx, [sx, sw, xs, nb, R, N, K](const Tensor& g) -> Grads {
+    const bool nb = ctx[2], nbase = ctx[3];
+    record(y, name, ctx, [sx, sw, xs, nb, nbase, R, N, K, scale](const Tensor& g) -> Grads {
       Tensor gc = contiguous_raw(g);  // (R, N)
       Backend& be = backend_for(gc);
-      Grads r(3);
-      if (sw.defined()) {  // dX (R, K) = g (R, N) · W (N, K)
+      Grads r(4);
+      if (sw.defined()) {  // dX (R, K) = scale · g (R, N) · W (N, K)
         r[0] = Tensor::empty(xs, gc.dtype(), gc.device());
-        be.gemm(gc.dtype(), false, false, R, K, N, 1.0, gc.raw(), N, 0, sw.raw(), K, 0, 0.0,
+        be.gemm(gc.dtype(), false, false, R, K, N, scale, gc.raw(), N, 0, sw.raw(), K, 0, 0.0,
                 r[0].raw(), K, 0, 1);
       }
-      if (sx.defined()) {  // dW (N, K) = gᵀ (N, R) · X (R, K)
+      if (sx.defined()) {  // dW (N, K) = scale · gᵀ (N, R) · X (R, K)
         r[1] = Tensor::empty({N, K}, gc.dtype(), gc.device());
-        be.gemm(gc.dtype(), true, false, N, K, R, 1.0, gc.raw(), N, 0, sx.raw(), K, 0, 0.0,
+        be.gemm(gc.dtype(), true, false, N, K, R, scale, gc.raw(), N, 0, sx.raw(), K, 0, 0.0,
                 r[1].raw(), K, 0, 1);
       }
       if (nb) r[2] = sum(gc.reshape({R, N}), {0});
+      if (nbase) r[3] = g;  // d base = g
       return r;
     }, {sx, sw});
   }
   return y;
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  return linear_impl("linear", x, w, b, Tensor(), 1.0);
+}
+
+Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double scale) {
+  check_defined("add_linear", base, "base");
+  return linear_impl("add_linear", x, w, Tensor(), base, scale);
 }
 
 }  // namespace vt
