@@ -85,12 +85,9 @@ void CpuBackend::gemm(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64
     // whole batch is worth a parallel region (starting one costs more than a tiny batch), and
     // not for products big enough that Eigen splits each one well (over 256³ multiply-adds).
     // ViT-S's per-head QKᵀ (197·197·64) used to miss the old 128³ bound and then ran
-    // single-threaded below (small_single): every attention GEMM on one core.
+    // single-threaded below (as a `small` product): every attention GEMM on one core.
     const bool parallel_batch = batch > 1 && work < ((int64_t)1 << 24) &&
                                 batch * work > ((int64_t)1 << 18);
-    // Eigen would split even a small product across threads (its task size is 50k
-    // multiply-adds), and the barrier then costs more than the math: small GEMMs outside a
-    // parallel batch run on the calling thread only (omp_set_num_threads is per thread).
     auto one = [&](int64_t i) {
       gemm_one<scalar_t>(ta, tb, m, n, k, (scalar_t)alpha, A + i * sa, lda, B + i * sb, ldb,
                          (scalar_t)beta, C + i * sc, ldc);
@@ -103,6 +100,9 @@ void CpuBackend::gemm(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64
     // Not inside a parallel region of our own, not even an inactive one (`parallel if(false)`):
     // Eigen's region would then be a nested one, and libgomp starts fresh threads for every
     // nested team instead of reusing its pool (thousands of thread creations per step).
+    // Eigen would split even a small product across threads (its task size is 50k
+    // multiply-adds), and the barrier then costs more than the math: small GEMMs run on the
+    // calling thread only (omp_set_num_threads is per thread).
     const bool small = work < ((int64_t)1 << 22);
     if (!small && beta == 0.0) {
       // Eigen's `C = A·B` zero-fills C on the calling thread before accumulating into it; on
