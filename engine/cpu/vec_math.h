@@ -2,7 +2,7 @@
 //
 // glibc's expf/erff are scalar calls: in GELU and softmax they cost more than the arithmetic
 // around them (GELU's forward and backward on a ViT-S MLP activation took 12 and 17 ms; with
-// these, 0.6 and 1.7 ms). Eigen evaluates exp with a range reduction plus polynomial (about
+// these, 0.6 and 2 ms). Eigen evaluates exp with a range reduction plus polynomial (about
 // 1 ulp) and erf with a 13/8-degree rational interpolant ("accurate up to a couple of ulp in
 // [-4, 4]", SpecialFunctionsImpl.h), both in SIMD registers. Each function works on a span;
 // callers parallelise over spans or rows. F64 kernels keep std::exp / std::erf.

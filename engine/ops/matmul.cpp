@@ -125,9 +125,9 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 
 namespace {
 
-// y = base + scale · x Wᵀ + b, the common body of linear and add_linear (base or b undefined
-// when absent). The output starts as base (or the broadcast bias) and the GEMM accumulates
-// into it (beta = 1): no separate pass for either.
+// The common body of linear (y = x Wᵀ + b, base undefined, scale 1) and add_linear
+// (y = base + scale · x Wᵀ, b undefined); never both base and b. The output starts as base
+// (or the broadcast bias) and the GEMM accumulates into it (beta = 1): no separate pass.
 Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Tensor& b,
                    const Tensor& base, double scale) {
   check_defined(name, x);
