@@ -1,4 +1,4 @@
-// layers.cpp — Linear, LayerNorm, Conv2d, PatchEmbed, Mlp, Attention and the pre-LN Block.
+// layers.cpp — Linear, LayerNorm, Conv2d, PatchEmbed, Mlp and Attention.
 // Initialisation follows torch's defaults (kaiming_uniform(a=√5) weights, uniform biases);
 // pretrained weights overwrite it anyway.
 #include "nn/layers.h"
@@ -129,62 +129,6 @@ Tensor Attention::forward(const Tensor& x, const Tensor& mask) {
   Tensor o = scaled_dot_product_attention(q, k, v, m);  // (B, H, N, Dh)
   for (auto& t : head_tuners) o = t->forward(q, k, v, m, o);
   return proj->forward(o.transpose(1, 2).reshape({B, N, D}));
-}
-
-// ---------------------------------------------------------------- Block
-Block::Block(int64_t dim, int64_t heads, double mlp_ratio, double eps) {
-  norm1 = register_module("norm1", std::make_shared<LayerNorm>(dim, eps));
-  attn = register_module("attn", std::make_shared<Attention>(dim, heads));
-  norm2 = register_module("norm2", std::make_shared<LayerNorm>(dim, eps));
-  mlp = register_module("mlp", std::make_shared<Mlp>(dim, (int64_t)(dim * mlp_ratio)));
-}
-
-Tensor Block::forward(const Tensor& x) {
-  // x = x + DropPath(A(Attn(LN1 x))) + Σ branches(x, LN1 x)
-  Tensor z = norm1->forward(x);
-  Tensor h = attn->forward(z);
-  for (auto& a : attn_adapters) h = a->forward(h, grid);
-  Tensor out = add(x, vt::drop_path(h, drop_path_rate, training()));
-  for (auto& b : attn_branches) out = add(out, b->forward(x, z, grid));
-  // x = x + DropPath(A(m ⊙ MLP(LN2 x))) + Σ branches(x, LN2 x)
-  Tensor m = mlp_dispatcher ? mlp_dispatcher->mask(out, grid) : Tensor();
-  Tensor z2, h2;
-  if (m.defined() && !training() && mlp_dispatcher->sparse) {
-    // Only the kept tokens go through LN2 + MLP: (B·N, D) -> gather K rows -> scatter back.
-    const int64_t B = out.size(0), N = out.size(1), D = out.size(2);
-    std::vector<double> mv = m.to_vector();
-    std::vector<int64_t> keep;
-    for (int64_t i = 0; i < B * N; ++i)
-      if (mv[i] > 0.5) keep.push_back(i);
-    if (keep.empty()) keep.push_back(0);  // K = 0 rows: keep one, its output is masked below
-    Tensor idx = Tensor::from_vector(keep, {(int64_t)keep.size()}).to(out.device());
-    Tensor rows = index_select(out.reshape({B * N, D}), 0, idx);              // (K, D)
-    Tensor y = mlp->forward(norm2->forward(rows));                             // (K, D)
-    h2 = index_add(Tensor::zeros({B * N, D}, out.dtype(), out.device()), 0, idx, y).reshape({B, N, D});
-    if (mv[keep[0]] < 0.5) h2 = mul(h2, m);
-  } else {
-    z2 = norm2->forward(out);  // (with a dispatcher, sparse mode gives branches no z2)
-    h2 = mlp->forward(z2);
-    if (m.defined()) h2 = mul(h2, m);
-  }
-  for (auto& a : mlp_adapters) h2 = a->forward(h2, grid);
-  Tensor out2 = add(out, vt::drop_path(h2, drop_path_rate, training()));
-  for (auto& b : mlp_branches) out2 = add(out2, b->forward(out, z2, grid));
-  for (auto& b : block_branches) out2 = add(out2, b->forward(x, x, grid));
-  return out2;
-}
-
-void Block::add_block_branch(const std::string& name, std::shared_ptr<BranchTuner> t) {
-  block_branches.push_back(register_module(name, t));
-}
-
-void Block::add_branch(bool attn_site, const std::string& name, std::shared_ptr<BranchTuner> t) {
-  (attn_site ? attn_branches : mlp_branches).push_back(register_module(name, t));
-}
-
-void Block::add_adapter(bool attn_site, const std::string& name,
-                        std::shared_ptr<SequentialTuner> t) {
-  (attn_site ? attn_adapters : mlp_adapters).push_back(register_module(name, t));
 }
 
 }  // namespace vt::nn

@@ -1,10 +1,9 @@
 // layers.h — the building blocks of ViT and Swin, with the sites where tuners attach.
 //
-// Tuner sites (see ARCHITECTURE.md): a Linear, a LayerNorm and a PatchEmbed carry `tuners`
-// that rewrite their output (LoRA, SSF, FacT, ...); a Block carries parallel branches beside attention and beside the
-// MLP (AdaptFormer, Convpass, ...) and sequential adapters after each (Houlsby Adapter);
-// an Attention carries a prefix provider (prefix tuning). Layers never know which tuner is
-// attached: peft/ fills the sites.
+// Tuner sites (docs/ARCHITECTURE.md): a Linear, a LayerNorm and a PatchEmbed carry `tuners`
+// that rewrite their output (LoRA, SSF, FacT, ...); an Attention carries a prefix provider
+// (prefix tuning) and head tuners; a block (nn/tuned_block.h) carries branches, adapters and a
+// token dispatcher. Layers never know which tuner is attached: peft/ fills the sites.
 #pragma once
 #include <memory>
 #include <vector>
@@ -115,22 +114,11 @@ struct TokenDispatcher : Module {
   virtual Tensor mask(const Tensor& x, const TokenGrid& grid) = 0;
 };
 
-// Pre-LN transformer block: x = x + Attn(LN1 x); x = x + MLP(LN2 x), with the tuner sites.
-struct Block : Module {
-  std::shared_ptr<LayerNorm> norm1, norm2;
-  std::shared_ptr<Attention> attn;
-  std::shared_ptr<Mlp> mlp;
-  double drop_path_rate = 0.0;
-  TokenGrid grid;  // set by VisionTransformer before each forward
-  std::vector<std::shared_ptr<BranchTuner>> attn_branches, mlp_branches;
-  std::vector<std::shared_ptr<SequentialTuner>> attn_adapters, mlp_adapters;
-  std::vector<std::shared_ptr<BranchTuner>> block_branches;  // beside the whole block: (x, x)
-  std::shared_ptr<TokenDispatcher> mlp_dispatcher;            // optional: x + m ⊙ MLP(LN2 x)
-  Block(int64_t dim, int64_t heads, double mlp_ratio = 4.0, double eps = 1e-6);
-  Tensor forward(const Tensor& x);  // (B, N, D) -> (B, N, D)
-  void add_branch(bool attn_site, const std::string& name, std::shared_ptr<BranchTuner> t);
-  void add_adapter(bool attn_site, const std::string& name, std::shared_ptr<SequentialTuner> t);
-  void add_block_branch(const std::string& name, std::shared_ptr<BranchTuner> t);
+// A tuner on the token sequence between blocks (VPT). before_block(i, x) runs before block i
+// and returns the new sequence; after_blocks(x) runs before the final norm (e.g. to drop prompts).
+struct TokenTuner : Module {
+  virtual Tensor before_block(int64_t i, const Tensor& x) = 0;
+  virtual Tensor after_blocks(const Tensor& x) { return x; }
 };
 
 }  // namespace vt::nn

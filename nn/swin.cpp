@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nn/config_util.h"
+#include <algorithm>
 #include <numeric>
 
 #include "engine/init.h"
@@ -63,6 +64,13 @@ SwinConfig SwinConfig::from_json(const std::string& text) {
     }
   }
   return c;
+}
+
+nlohmann::json SwinConfig::to_json() const {
+  return {{"name", name}, {"img_size", img_size}, {"patch", patch}, {"in_chans", in_chans},
+          {"window", window}, {"dim", dim}, {"depths", depths}, {"heads", heads},
+          {"mlp_ratio", mlp_ratio}, {"num_classes", num_classes}, {"eps", eps},
+          {"drop_path", drop_path}};
 }
 
 // Throws naming the first thing that keeps the config from building a model.
@@ -198,34 +206,10 @@ Tensor SwinBlock::forward(const Tensor& x) {
   Tensor h = window_reverse(a, window, Hp, Wp);                   // (B, Hp, Wp, C)
   if (shift) h = roll(h, {shift, shift}, {1, 2});
   if (Hp != H || Wp != W) h = h.narrow(1, 0, H).narrow(2, 0, W);  // (B, H, W, C)
-  // From here on the block is Block's, over the token sequence (B, H·W, C).
+  // From here on the block is every block's, over the token sequence (B, H·W, C).
   const Shape seq{B, H * W, C};
-  Tensor xs = x.reshape(seq), z1 = z.reshape(seq);
-  h = h.reshape(seq);
-  const TokenGrid grid{0, H, W};
-  for (auto& ad : attn_adapters) h = ad->forward(h, grid);
-  Tensor out = add(xs, vt::drop_path(h, drop_path_rate, training()));
-  for (auto& br : attn_branches) out = add(out, br->forward(xs, z1, grid));
-  Tensor z2 = norm2->forward(out);
-  Tensor h2 = mlp->forward(z2);
-  for (auto& ad : mlp_adapters) h2 = ad->forward(h2, grid);
-  Tensor out2 = add(out, vt::drop_path(h2, drop_path_rate, training()));
-  for (auto& br : mlp_branches) out2 = add(out2, br->forward(out, z2, grid));
-  for (auto& br : block_branches) out2 = add(out2, br->forward(xs, xs, grid));
-  return out2.reshape({B, H, W, C});
-}
-
-void SwinBlock::add_block_branch(const std::string& name, std::shared_ptr<BranchTuner> t) {
-  block_branches.push_back(register_module(name, t));
-}
-
-void SwinBlock::add_branch(bool attn_site, const std::string& name, std::shared_ptr<BranchTuner> t) {
-  (attn_site ? attn_branches : mlp_branches).push_back(register_module(name, t));
-}
-
-void SwinBlock::add_adapter(bool attn_site, const std::string& name,
-                            std::shared_ptr<SequentialTuner> t) {
-  (attn_site ? attn_adapters : mlp_adapters).push_back(register_module(name, t));
+  Tensor y = residual_with_tuners(x.reshape(seq), z.reshape(seq), h.reshape(seq), TokenGrid{0, H, W});
+  return y.reshape({B, H, W, C});
 }
 
 // ---------------------------------------------------------------- PatchMerging
@@ -311,24 +295,77 @@ std::vector<Tensor> SwinTransformer::forward_stages(const Tensor& images) {
   return maps;
 }
 
-std::vector<Tensor> SwinTransformer::forward_pyramid(const Tensor& images) {
+std::vector<Tensor> SwinTransformer::forward_feature_maps(const Tensor& images) {
   std::vector<Tensor> maps = forward_stages(images);
   for (auto& m : maps) m = m.permute({0, 3, 1, 2});  // (B, C_s, H_s, W_s)
   return maps;
 }
 
-Tensor SwinTransformer::forward_features(const Tensor& images, std::vector<Tensor>* pyramid) {
-  std::vector<Tensor> maps = forward_stages(images);
-  if (pyramid) {
-    pyramid->clear();
-    for (auto& m : maps) pyramid->push_back(m.permute({0, 3, 1, 2}));
-  }
-  return mean(norm->forward(maps.back()), {1, 2});  // (B, C): global average of the normed map
+std::vector<int64_t> SwinTransformer::feature_map_channels() const {
+  std::vector<int64_t> c;
+  for (int64_t s = 0; s < cfg.num_stages(); ++s) c.push_back(cfg.stage_dim(s));
+  return c;
 }
 
-Tensor SwinTransformer::forward(const Tensor& images) {
-  Tensor f = forward_features(images);
-  return head ? head->fc->forward(f) : f;
+Tensor SwinTransformer::forward_features(const Tensor& images) {
+  return mean(norm->forward(forward_stages(images).back()), {1, 2});  // (B, C): global average
+}
+
+Tensor SwinTransformer::forward_head(const Tensor& features) {
+  if (!head) throw Error(cfg.name + ": the model has no classifier head");
+  return head->fc->forward(features);
+}
+
+TunerSites SwinTransformer::tuner_sites() {
+  TunerSites s;
+  s.family = family();
+  s.model = this;
+  s.patch_embed = patch_embed.get();
+  s.final_norm = norm.get();
+  s.embed_dim = cfg.dim;
+  s.patch = cfg.patch;
+  s.head_prefix = head_prefix();
+  int64_t index = 0;
+  for (size_t st = 0; st < layers.size(); ++st) {
+    if (layers[st]->downsample) s.stage_norms.push_back(layers[st]->downsample->norm.get());
+    for (size_t b = 0; b < layers[st]->blocks.size(); ++b)
+      s.blocks.push_back(block_sites(*layers[st]->blocks[b],
+                                     "layers." + std::to_string(st) + ".blocks." + std::to_string(b), index++));
+  }
+  return s;  // no set_token_tuner: Swin has no token sequence through all blocks
+}
+
+int64_t SwinTransformer::checkpoint_classes(const StateDict& sd) const {
+  for (const char* key : {"head.fc.weight", "head.weight"}) {  // (C, D)
+    auto it = sd.find(key);
+    if (it != sd.end() && it->second.dim() == 2) return it->second.size(0);
+  }
+  return 0;
+}
+
+LoadReport SwinTransformer::load_checkpoint(StateDict sd, const LoadOptions& opt, const std::string& source) {
+  return load_swin_state_dict(*this, std::move(sd), opt, source);
+}
+
+ForwardCost SwinTransformer::forward_cost(int64_t img) const {
+  ForwardCost c;
+  int64_t r = img / cfg.patch;  // tokens per side
+  c.macs = (double)r * r * cfg.in_chans * cfg.patch * cfg.patch * cfg.dim;
+  for (int64_t s = 0; s < cfg.num_stages(); ++s) {
+    const double C = (double)cfg.stage_dim(s), H = (double)(int64_t)(C * cfg.mlp_ratio);
+    if (s > 0) {
+      r /= 2;
+      c.macs += (double)r * r * 4 * (C / 2) * C;  // PatchMerging's 4C' -> 2C' reduction
+    }
+    const double N = (double)r * r, w = (double)std::min(r, cfg.window);
+    const double attn = N * 4 * C * C + 2 * N * w * w * C;  // qkv + proj, QKᵀ + PV in windows
+    const double mlp = N * 2 * C * H;
+    c.macs += cfg.depths[s] * (attn + mlp);
+    c.mlp_macs += cfg.depths[s] * mlp;
+  }
+  c.skippable_mlp_macs = c.mlp_macs;  // no CLS: every token may skip
+  c.macs += (double)cfg.num_features() * num_classes();
+  return c;
 }
 
 }  // namespace vt::nn

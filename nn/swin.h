@@ -15,15 +15,16 @@
 // zero-padded after LN1 and cut back after attention, as torchvision and mmseg do (padded
 // tokens take part in attention unmasked); PatchMerging still needs even sizes.
 //
-// Tuner sites are Block's: the Linears (qkv, proj, fc1, fc2), branches beside attention and
-// MLP, and adapters after each. Branches and adapters see token sequences (B, H·W, C) in
-// row-major grid order, no CLS token; the attention branch sees the block input and LN1 of it
-// (before the shift and window partition).
+// Tuner sites are TunedBlock's (nn/tuned_block.h): the Linears (qkv, proj, fc1, fc2), branches
+// beside attention and MLP, adapters after each, a token dispatcher. Branches and adapters see
+// token sequences (B, H·W, C) in row-major grid order, no CLS token; the attention branch sees
+// the block input and LN1 of it (before the shift and window partition).
 // WindowAttention is an Attention, so a prefix provider gives every window the same prefix.
 #pragma once
 #include <string>
 
-#include "nn/layers.h"
+#include "nn/model.h"
+#include "nn/tuned_block.h"
 
 namespace vt::nn {
 
@@ -42,6 +43,7 @@ struct SwinConfig {
   // swin_{tiny,small,base}_patch4_window7_224 and test configs swin_test_{tiny,micro}.
   static SwinConfig named(const std::string& name);
   static SwinConfig from_json(const std::string& json_text);  // keys as the fields above
+  nlohmann::json to_json() const;                             // every field, read back by from_json
   static std::vector<std::string> names();
 };
 
@@ -66,21 +68,13 @@ struct WindowAttention : Attention {
   Tensor forward_windows(const Tensor& xw, int64_t batch, const Tensor& shift_mask);
 };
 
-struct SwinBlock : Module {
-  std::shared_ptr<LayerNorm> norm1, norm2;
+struct SwinBlock : TunedBlock {
   std::shared_ptr<WindowAttention> attn;
-  std::shared_ptr<Mlp> mlp;
   int64_t window, shift;
-  double drop_path_rate = 0.0;
-  std::vector<std::shared_ptr<BranchTuner>> attn_branches, mlp_branches;
-  std::vector<std::shared_ptr<SequentialTuner>> attn_adapters, mlp_adapters;
-  std::vector<std::shared_ptr<BranchTuner>> block_branches;  // beside the whole block: (x, x)
   SwinBlock(int64_t dim, int64_t heads, int64_t window, int64_t shift, double mlp_ratio = 4.0,
             double eps = 1e-5);
+  Attention& attention() override { return *attn; }
   Tensor forward(const Tensor& x);  // (B, H, W, C) -> (B, H, W, C)
-  void add_branch(bool attn_site, const std::string& name, std::shared_ptr<BranchTuner> t);
-  void add_adapter(bool attn_site, const std::string& name, std::shared_ptr<SequentialTuner> t);
-  void add_block_branch(const std::string& name, std::shared_ptr<BranchTuner> t);
 
  private:
   Tensor mask_;  // the shift mask for the last map size seen (rebuilt when H, W, dtype or device change)
@@ -109,7 +103,7 @@ struct SwinHead : Module {  // timm's ClassifierHead: the Linear is head.fc
   SwinHead(int64_t in, int64_t classes);  // zero-initialised (fine-tuning starts from 0 logits)
 };
 
-struct SwinTransformer : Module {
+struct SwinTransformer : ImageModel {
   SwinConfig cfg;
   std::shared_ptr<PatchEmbed> patch_embed;
   std::vector<std::shared_ptr<SwinStage>> layers;
@@ -119,14 +113,27 @@ struct SwinTransformer : Module {
   explicit SwinTransformer(const SwinConfig& cfg);
   // Every stage's output, channels-last (B, H_s, W_s, C_s), before the final norm.
   std::vector<Tensor> forward_stages(const Tensor& images);
-  // The same maps as (B, C_s, H_s, W_s) views, for dense decoders (FPN/UperNet-style).
-  std::vector<Tensor> forward_pyramid(const Tensor& images);
-  // Pooled, normed features (B, C); if `pyramid` is given it receives forward_pyramid's maps.
-  Tensor forward_features(const Tensor& images, std::vector<Tensor>* pyramid = nullptr);
-  Tensor forward(const Tensor& images);  // logits (B, classes), or features if no head
-  // Replaces the head with a fresh zero-initialised one for `classes` (0 removes it).
-  void reset_head(int64_t classes);
   std::vector<std::shared_ptr<SwinBlock>> all_blocks() const;  // in order, for tuners
+
+  // ---- ImageModel (nn/model.h) ----
+  std::string name() const override { return cfg.name; }
+  std::string family() const override { return "swin"; }
+  int64_t img_size() const override { return cfg.img_size; }
+  int64_t in_chans() const override { return cfg.in_chans; }
+  int64_t num_features() const override { return cfg.num_features(); }
+  int64_t num_classes() const override { return head ? cfg.num_classes : 0; }
+  Tensor forward_features(const Tensor& images) override;  // mean over H, W of norm(last map): (B, C)
+  Tensor forward_head(const Tensor& features) override;    // head.fc
+  void reset_head(int64_t classes) override;               // zero-initialised
+  // The stage outputs as (B, C_s, H_s, W_s) views, for dense decoders (FPN/UperNet-style).
+  std::vector<Tensor> forward_feature_maps(const Tensor& images) override;
+  std::vector<int64_t> feature_map_channels() const override;
+  TunerSites tuner_sites() override;
+  // timm ("head.fc.weight"), old timm / Microsoft and torchvision ("head.weight") heads.
+  int64_t checkpoint_classes(const StateDict& sd) const override;
+  LoadReport load_checkpoint(StateDict sd, const LoadOptions& opt, const std::string& source) override;
+  nlohmann::json config_json() const override { return cfg.to_json(); }
+  ForwardCost forward_cost(int64_t img) const override;
 };
 
 }  // namespace vt::nn

@@ -62,6 +62,13 @@ ViTConfig ViTConfig::from_json(const std::string& text) {
   return c;
 }
 
+nlohmann::json ViTConfig::to_json() const {
+  return {{"name", name}, {"img_size", img_size}, {"patch", patch}, {"in_chans", in_chans},
+          {"dim", dim}, {"depth", depth}, {"heads", heads}, {"mlp_ratio", mlp_ratio},
+          {"num_classes", num_classes}, {"eps", eps}, {"global_pool", global_pool},
+          {"drop_path", drop_path}};
+}
+
 VisionTransformer::VisionTransformer(const ViTConfig& c) : cfg(c) {
   const int64_t G = c.img_size / c.patch;
   patch_embed = register_module("patch_embed", std::make_shared<PatchEmbed>(c.patch, c.in_chans, c.dim));
@@ -128,9 +135,62 @@ Tensor VisionTransformer::forward_features(const Tensor& images) {
   return norm->forward(x.select(1, 0));  // (B, D): the CLS token (LN is per token)
 }
 
-Tensor VisionTransformer::forward(const Tensor& images) {
-  Tensor f = forward_features(images);
-  return head ? head->forward(f) : f;
+Tensor VisionTransformer::forward_head(const Tensor& features) {
+  if (!head) throw Error(cfg.name + ": the model has no classifier head");
+  return head->forward(features);
+}
+
+std::vector<Tensor> VisionTransformer::forward_feature_maps(const Tensor& images) {
+  const int64_t B = images.size(0), P = cfg.patch;
+  const int64_t h = images.size(2) / P, w = images.size(3) / P, N = h * w;
+  Tensor x = forward_tokens(images);  // (B, prefix + N, D)
+  if (cfg.global_pool != "avg") x = norm->forward(x);
+  x = x.narrow(1, x.size(1) - N, N);  // the patch tokens, row-major
+  return {x.reshape({B, h, w, x.size(2)}).permute({0, 3, 1, 2})};  // (B, D, h, w)
+}
+
+TunerSites VisionTransformer::tuner_sites() {
+  TunerSites s;
+  s.family = family();
+  s.model = this;
+  s.patch_embed = patch_embed.get();
+  s.final_norm = norm ? norm.get() : fc_norm.get();
+  s.embed_dim = cfg.dim;
+  s.patch = cfg.patch;
+  s.head_prefix = head_prefix();
+  for (size_t i = 0; i < blocks.size(); ++i)
+    s.blocks.push_back(block_sites(*blocks[i], "blocks." + std::to_string(i), (int64_t)i));
+  s.set_token_tuner = [this](std::shared_ptr<TokenTuner> t) { set_token_tuner(std::move(t)); };
+  return s;
+}
+
+int64_t VisionTransformer::checkpoint_classes(const StateDict& sd) const {
+  for (const char* key : {"head.weight", "heads.head.weight"}) {  // timm, torchvision: (C, D)
+    auto it = sd.find(key);
+    if (it != sd.end() && it->second.dim() == 2) return it->second.size(0);
+  }
+  for (const char* key : {"head/kernel", "opt/target/head/kernel"}) {  // Google .npz: (D, C)
+    auto it = sd.find(key);
+    if (it != sd.end() && it->second.dim() == 2) return it->second.size(1);
+  }
+  return 0;
+}
+
+LoadReport VisionTransformer::load_checkpoint(StateDict sd, const LoadOptions& opt, const std::string& source) {
+  return load_vit_state_dict(*this, std::move(sd), opt, source);
+}
+
+ForwardCost VisionTransformer::forward_cost(int64_t img) const {
+  const double D = cfg.dim, H = (double)(int64_t)(cfg.dim * cfg.mlp_ratio), P = (double)(img / cfg.patch) * (img / cfg.patch);
+  const double N = 1 + P;  // CLS + patch tokens
+  const double attn = N * 4 * D * D + 2 * N * N * D;  // qkv + proj, QKᵀ + PV
+  const double mlp = 2 * D * H;                        // per token
+  ForwardCost c;
+  c.mlp_macs = cfg.depth * N * mlp;
+  c.skippable_mlp_macs = cfg.depth * P * mlp;
+  c.macs = P * cfg.in_chans * cfg.patch * cfg.patch * D + cfg.depth * attn + c.mlp_macs +
+           D * (double)num_classes();
+  return c;
 }
 
 }  // namespace vt::nn

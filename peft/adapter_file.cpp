@@ -67,10 +67,12 @@ AdapterInfo read_adapter_info(const std::string& dir) {
   return info;
 }
 
-AdapterInfo load_adapter(const std::string& dir, nn::Module& model) {
+AdapterInfo load_adapter(const std::string& dir, nn::ImageModel& model) {
   AdapterInfo info = read_adapter_info(dir);
   SafetensorsFile file = load_safetensors(model_path(dir));
-  apply_method(model, info.tuner);
+  const std::string task = info.decode_head.is_object() ? info.decode_head.value("task", std::string("dense"))
+                                                        : std::string("classification");
+  apply_method(model, info.tuner, task);
   std::map<std::string, Tensor> params;
   for (auto& [n, t] : model.named_parameters()) params[n] = t;
   std::map<std::string, Tensor> known = params;  // parameters and buffers

@@ -30,6 +30,6 @@ void save_adapter(const std::string& dir, nn::Module& model, const AdapterInfo& 
 AdapterInfo read_adapter_info(const std::string& dir);
 // Applies the adapter's method to `model` (a freshly loaded backbone whose head already has
 // info.num_classes outputs) and loads its tensors. Returns the info.
-AdapterInfo load_adapter(const std::string& dir, nn::Module& model);
+AdapterInfo load_adapter(const std::string& dir, nn::ImageModel& model);
 
 }  // namespace vt::peft

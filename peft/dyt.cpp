@@ -8,13 +8,14 @@
 // Token dispatcher: Linear(D -> 1) per block. Training: Gumbel-sigmoid S = σ((E + G1 − G2)/τ),
 // τ = 5, G = −log(Exp(1)); M = [S > 0.5] with the straight-through estimator (forward M,
 // gradient of S). Inference: M = [σ(E) > 0.5], and the MLP really runs only on kept tokens
-// (nn::Block's sparse path) — where the time is saved.
+// (TunedBlock's sparse path, nn/tuned_block.cpp) — where the time is saved.
 // Adapter: s · (Dropout0.1(ReLU(x Wd + bd)) Wu + bu), s = 1, Wd kaiming-uniform(a=√5), Wu = 0;
 // bottleneck 8 (ViT-B/16: 156,768, plus 9,228 dispatcher parameters).
 // MoE adapter (DyT†; not in the released code): N experts {Wd_i, Wu_i}, a router Linear(D -> N)
 // on each image's mean token gives α = softmax(router) — the paper does not say how α is
 // normalised: softmax is OUR choice — and each image uses Σ α_i Wd_i, Σ α_i Wu_i (biases too).
-// Loss: see dyt.h. ViT only here (Swin's blocks have no dispatch site yet).
+// Loss: see dyt.h. On ViT and Swin (every block of nn/tuned_block.h has the dispatch slot;
+// on Swin every token may skip, there is no CLS); classification only (its loss).
 #include "peft/dyt.h"
 
 #include <cmath>
@@ -107,14 +108,12 @@ std::vector<Dispatcher*> dispatchers(nn::Module& m) {
 }
 
 void apply_dyt(Sites& s, const Options& o) {
-  if (!s.vit) throw Error("dyt: token dispatch is implemented for ViT blocks only");
   const int64_t h = o.i("bottleneck"), experts = o.i("experts");
   if (h <= 0 || experts <= 0) throw Error("dyt: bottleneck and experts must be positive");
   for (size_t i = 0; i < s.blocks.size(); ++i) {
     BlockSites& b = s.blocks[i];
     auto d = std::make_shared<Dispatcher>(b.dim, o.d("tau"), b.qkv->weight);
-    s.vit->blocks[i]->mlp_dispatcher = d;
-    b.block->attach("dispatcher", d);
+    b.block->set_dispatcher("dispatcher", d);
     b.add_branch(false, "dyt_adapter",
                  std::make_shared<DyTAdapter>(b.dim, h, experts, o.d("scale"), o.d("dropout"), b.qkv->weight));
   }
@@ -162,7 +161,7 @@ DyTStats dyt_stats(nn::Module& model) {
 }
 
 Method dyt_method() {
-  return {"dyt",
+  Method m{"dyt",
           "DyT (Zhao et al. 2024): per-token MLP skipping (Gumbel-sigmoid dispatcher) + parallel adapter",
           {{"bottleneck", 8, "adapter width (8 on VTAB-1K, 64 on full data sets)"},
            {"experts", 1, "N > 1: the MoE adapter (per-image softmax-merged experts)"},
@@ -171,6 +170,21 @@ Method dyt_method() {
            {"scale", 1.0, "adapter scale s"},
            {"dropout", 0.1, "adapter dropout"}},
           apply_dyt};
+  m.tasks = {"classification"};  // the loss below is a classification loss
+  m.loss = [](nn::Module& model, const Options& o, const Forward& fwd, const Tensor& x, const Tensor& y) {
+    return dyt_loss(model, fwd, x, y, o.d("rate"));
+  };
+  m.reset_stats = dyt_reset_stats;
+  m.report = [](nn::ImageModel& model, const Options&, int64_t img) {
+    // Multiply-adds per image (fvcore's convention): everything, less the MLP work of the
+    // image tokens the dispatchers skipped.
+    const double rate = dyt_stats(model).mlp_token_rate;
+    const nn::ForwardCost c = model.forward_cost(img);
+    return json{{"dyt_mlp_token_rate", rate},
+                {"dyt_gmacs_per_image", (c.macs - (1 - rate) * c.skippable_mlp_macs) / 1e9},
+                {"dense_gmacs_per_image", c.macs / 1e9}};
+  };
+  return m;
 }
 
 }  // namespace vt::peft

@@ -3,7 +3,6 @@
 #include "peft/merge.h"
 
 #include "nn/layers.h"
-#include "nn/vit.h"
 
 namespace vt::peft {
 

@@ -1,6 +1,8 @@
 // method.cpp — options, the method registry and apply_method (see method.h).
 #include "peft/method.h"
 
+#include <algorithm>
+
 #include "peft/methods.h"
 
 namespace vt::peft {
@@ -92,15 +94,52 @@ Options resolve_options(const Method& m, const json& given) {
   return Options(m.name, v);
 }
 
-TunerConfig apply_method(nn::Module& model, const TunerConfig& cfg) {
+namespace {
+
+// "vit, swin" from a list; "every" when it is empty.
+std::string listed(const std::vector<std::string>& v) {
+  std::string out;
+  for (const std::string& x : v) out += (out.empty() ? "" : ", ") + x;
+  return out.empty() ? "every" : out;
+}
+
+bool supports(const std::vector<std::string>& v, const std::string& x) {
+  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
+}
+
+}  // namespace
+
+TunerConfig apply_method(nn::ImageModel& model, const TunerConfig& cfg, const std::string& task) {
   const Method& m = find_method(cfg.method);
+  if (!supports(m.families, model.family()))
+    throw Error("method '" + m.name + "' supports the model families " + listed(m.families) +
+                ", not " + model.family() + " (" + model.name() + ")");
+  if (!supports(m.tasks, task))
+    throw Error("method '" + m.name + "' supports the tasks " + listed(m.tasks) + ", not " + task);
   Options opt = resolve_options(m, cfg.options);
-  Sites sites = sites_of(model);
+  Sites sites = model.tuner_sites();
   model.freeze("*");
   m.apply(sites, opt);
   model.unfreeze(sites.head_prefix + ".*");
   model.unfreeze("decode_head.*");  // a dense task's decoder (tasks/dense), when attached
   return {m.name, opt.values()};
+}
+
+Loss method_loss(const TunerConfig& cfg, nn::Module& model, Forward forward) {
+  const Method& m = find_method(cfg.method);
+  if (!m.loss) return {};
+  return [&m, &model, opt = resolve_options(m, cfg.options), fwd = std::move(forward)](
+             const Tensor& x, const Tensor& y) { return m.loss(model, opt, fwd, x, y); };
+}
+
+void method_reset_stats(const TunerConfig& cfg, nn::Module& model) {
+  const Method& m = find_method(cfg.method);
+  if (m.reset_stats) m.reset_stats(model);
+}
+
+json method_report(const TunerConfig& cfg, nn::ImageModel& model, int64_t img) {
+  const Method& m = find_method(cfg.method);
+  return m.report ? m.report(model, resolve_options(m, cfg.options), img) : json::object();
 }
 
 }  // namespace vt::peft

@@ -5,20 +5,26 @@
 //
 // Every method declares its options with defaults and a help line; unknown options and values
 // of the wrong type are errors that name the option. A method is one function that attaches its
-// modules to the model's Sites (peft/sites.h); apply_method freezes everything before and
-// unfreezes the head after, so a method file only says what it adds (or, for BitFit and full
-// fine-tuning, what it unfreezes).
+// modules to the model's tuner sites (nn/tuner_sites.h); apply_method freezes everything before
+// and unfreezes the head after, so a method file only says what it adds (or, for BitFit and full
+// fine-tuning, what it unfreezes). A method may also bring hooks — the families and tasks it
+// supports, its own training loss, counters it reports after an evaluation — so the commands
+// and the trainer never name a method. Adding a method: its file, plus one line in method.cpp.
 #pragma once
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "peft/sites.h"
+#include "nn/model.h"
 
 namespace vt::peft {
 
 using json = nlohmann::json;
+using Sites = nn::TunerSites;
+using BlockSites = nn::BlockSites;
+using Forward = std::function<Tensor(const Tensor&)>;              // images -> outputs
+using Loss = std::function<Tensor(const Tensor&, const Tensor&)>;  // (images, targets) -> scalar
 
 struct OptionSpec {
   std::string name;
@@ -48,6 +54,19 @@ struct Method {
   std::vector<OptionSpec> options;
   std::function<void(Sites&, const Options&)> apply;
   bool mergeable = false;  // its tuners fold into the frozen weights (peft/merge.h)
+
+  // ---- hooks (all optional) ----
+  // What it supports: model families ("vit", "swin") and tasks ("classification",
+  // "segmentation", "depth"); empty: every one.
+  std::vector<std::string> families, tasks;
+  // Its own training loss around the task's forward, replacing the task's (DyT's two passes).
+  std::function<Tensor(nn::Module&, const Options&, const Forward&, const Tensor& images,
+                       const Tensor& targets)> loss;
+  // Clears its counters before an evaluation or benchmark pass ...
+  std::function<void(nn::Module&)> reset_stats;
+  // ... and after it, the numbers it adds to the command's JSON summary (DyT: the share of
+  // tokens through the MLPs and the GMACs per image at img × img pixels).
+  std::function<json(nn::ImageModel&, const Options&, int64_t img)> report;
 };
 
 // Every method, in a fixed order (linear, full, bitfit, vpt, adapter, adaptformer, lora,
@@ -71,9 +90,18 @@ json parse_option_assignments(const std::vector<std::string>& kv);
 // Checks the options against the method's specs (unknown key, wrong type) and fills defaults.
 Options resolve_options(const Method& m, const json& given);
 
-// Freezes the whole model, attaches the method, unfreezes the head ("head.*") and a dense
-// decoder ("decode_head.*", tasks/dense) if one is attached.
+// Checks that the method supports the model's family and the task, freezes the whole model,
+// attaches the method, unfreezes the head ("head.*") and a dense decoder ("decode_head.*",
+// tasks/dense) if one is attached.
 // Returns the resolved config (defaults filled in), what an adapter file records.
-TunerConfig apply_method(nn::Module& model, const TunerConfig& cfg);
+TunerConfig apply_method(nn::ImageModel& model, const TunerConfig& cfg,
+                         const std::string& task = "classification");
+
+// The hooks of cfg's method, for the commands and the trainer:
+// its loss over `forward` (an empty function: the task's own loss) ...
+Loss method_loss(const TunerConfig& cfg, nn::Module& model, Forward forward);
+// ... its counters reset, and its report (an empty object when it has none).
+void method_reset_stats(const TunerConfig& cfg, nn::Module& model);
+json method_report(const TunerConfig& cfg, nn::ImageModel& model, int64_t img);
 
 }  // namespace vt::peft

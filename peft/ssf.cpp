@@ -49,12 +49,7 @@ void apply_ssf(Sites& s, const Options&) {
   // Swin, as the official SSF code: also after the patch-embedding norm and each PatchMerging norm.
   if (s.patch_embed->norm)
     s.patch_embed->norm->add_tuner("ssf", std::make_shared<SSF>(s.embed_dim, like));
-  if (s.swin)
-    for (auto& stage : s.swin->layers)
-      if (stage->downsample) {
-        nn::LayerNorm& n = *stage->downsample->norm;
-        n.add_tuner("ssf", std::make_shared<SSF>(n.weight.size(0), like));
-      }
+  for (nn::LayerNorm* n : s.stage_norms) n->add_tuner("ssf", std::make_shared<SSF>(n->weight.size(0), like));
   for (BlockSites& b : s.blocks) {
     b.norm1->add_tuner("ssf", std::make_shared<SSF>(b.dim, like));
     b.qkv->add_tuner("ssf", std::make_shared<SSF>(3 * b.dim, like));

@@ -71,15 +71,16 @@ void apply_vpt(Sites& s, const Options& o) {
   const int64_t l = o.i("length");
   const bool deep = o.b("deep");
   if (l <= 0) throw Error("vpt: length must be positive");
-  if (s.vit) {
-    auto& c = s.vit->cfg;
-    const double bound = std::sqrt(6.0 / (3.0 * c.patch * c.patch + c.dim));
-    s.vit->set_token_tuner(std::make_shared<VisualPrompts>(deep ? c.depth : 1, l, c.dim, bound,
-                                                           deep, s.vit->pos_embed));
+  const int64_t P = s.patch;
+  if (s.set_token_tuner) {  // one token sequence through every block (ViT)
+    const int64_t D = s.embed_dim, depth = (int64_t)s.blocks.size();
+    const double bound = std::sqrt(6.0 / (3.0 * P * P + D));
+    s.set_token_tuner(std::make_shared<VisualPrompts>(deep ? depth : 1, l, D, bound, deep,
+                                                      s.patch_embed->proj->weight));
     return;
   }
-  if (!deep) throw Error("vpt: VPT-shallow has no Swin form here; use deep=true on Swin");
-  const int64_t P = s.swin->cfg.patch;
+  if (!deep) throw Error("vpt: VPT-shallow needs one token sequence through all blocks, which a " +
+                         s.family + " model does not have; use deep=true");
   for (BlockSites& b : s.blocks) {
     if (b.attn->prefix) throw Error("vpt: " + b.name + ".attn already has a prefix provider");
     const double bound = std::sqrt(6.0 / (3.0 * P * P + b.dim));

@@ -30,7 +30,7 @@ struct Case {
 // The fixture's backbone: <config>_timm.safetensors (written by backbones.py), head included.
 struct Family {
   std::string config, fixture;
-  std::unique_ptr<nn::Module> make(int64_t classes) const {
+  std::unique_ptr<nn::ImageModel> make(int64_t classes) const {
     if (config.rfind("vit", 0) == 0) {
       nn::ViTConfig c = nn::ViTConfig::named(config);
       c.num_classes = classes;
@@ -42,9 +42,8 @@ struct Family {
   }
 };
 
-inline Tensor run(nn::Module& m, const Tensor& images) {  // (B, 3, H, W) -> logits (B, classes)
-  if (auto* v = dynamic_cast<nn::VisionTransformer*>(&m)) return v->forward(images);
-  return dynamic_cast<nn::SwinTransformer&>(m).forward(images);
+inline Tensor run(nn::ImageModel& m, const Tensor& images) {  // (B, 3, H, W) -> logits (B, classes)
+  return m.forward(images);
 }
 
 inline double max_abs(const Tensor& t) {
@@ -67,7 +66,7 @@ inline std::map<std::string, Tensor> with_prefix(const Fixture& fx, const std::s
 
 // A fresh backbone with the case's method applied and the fixture's tuner tensors loaded by
 // their exact C++ names (a strict load: names and shapes must line up). In eval mode.
-inline std::unique_ptr<nn::Module> load_case(const Family& fam, const Fixture& fx, const Case& c) {
+inline std::unique_ptr<nn::ImageModel> load_case(const Family& fam, const Fixture& fx, const Case& c) {
   auto model = fam.make(fx.get("G").size(1));
   peft::apply_method(*model, {c.method, c.options});
   nn::StateDict sd = Fixture(fam.fixture).file.tensors;

@@ -159,7 +159,7 @@ class Numbered : public Dataset {
   std::string describe() const override { return "numbered"; }
   Example get(int64_t i) const override {
     if (i == bad_) throw Error("numbered: example " + std::to_string(i) + " is broken");
-    return {Tensor::full({1, 2, 2}, (double)i), i % 5};
+    return {Tensor::full({1, 2, 2}, (double)i), i % 5, Tensor()};
   }
 
  private:

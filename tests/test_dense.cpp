@@ -199,7 +199,7 @@ TEST_CASE("a decoder on ViT and Swin backbones: shapes, training flags, adapter 
   for (std::string family : {"vit", "swin"}) {
     DYNAMIC_SECTION(family) {
       vt::manual_seed(11);
-      std::unique_ptr<nn::Module> bb;
+      std::unique_ptr<nn::ImageModel> bb;
       if (family == "vit") {
         nn::ViTConfig c = nn::ViTConfig::named("vit_test_tiny");
         c.num_classes = 0;
@@ -229,12 +229,12 @@ TEST_CASE("a decoder on ViT and Swin backbones: shapes, training flags, adapter 
       m.loss(x, target).backward();
       const std::string dir = (fs::temp_directory_path() / ("vitune_dense_adapter_" + family)).string();
       fs::remove_all(dir);
-      peft::save_adapter(dir, *bb, {tuner, family, 0});
+      peft::save_adapter(dir, *bb, {tuner, family, 0, nullptr});
       bb->eval();
       Tensor before = m.forward(x);
 
       vt::manual_seed(99);  // a different random decoder, then the file's tensors
-      std::unique_ptr<nn::Module> fresh;
+      std::unique_ptr<nn::ImageModel> fresh;
       if (family == "vit") {
         nn::ViTConfig c = nn::ViTConfig::named("vit_test_tiny");
         c.num_classes = 0;

@@ -39,7 +39,7 @@ SwinConfig swin_grad_config() {
   return c;
 }
 
-std::unique_ptr<Module> make_model(const std::string& family) {
+std::unique_ptr<nn::ImageModel> make_model(const std::string& family) {
   vt::manual_seed(5);
   if (family == "vit") {
     ViTConfig c = ViTConfig::named("vit_test_micro");
@@ -53,10 +53,7 @@ int64_t img_size(const std::string& family) {
   return family == "vit" ? ViTConfig::named("vit_test_micro").img_size : swin_grad_config().img_size;
 }
 
-Tensor run(Module& m, const Tensor& images) {
-  if (auto* v = dynamic_cast<VisionTransformer*>(&m)) return v->forward(images);
-  return dynamic_cast<SwinTransformer&>(m).forward(images);
-}
+Tensor run(nn::ImageModel& m, const Tensor& images) { return m.forward(images); }
 
 // Non-zero values in [-0.5, 0.5) for every trainable tensor (the head is zero-initialised too).
 void randomise_trainable(Module& m, uint64_t seed) {

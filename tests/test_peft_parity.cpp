@@ -93,5 +93,5 @@ TEST_CASE("peft parity: tuner tensors of the wrong shape are refused by name", "
   // VPT-shallow has no Swin form.
   auto swin = Family{"swin_test_tiny", ""}.make(10);
   CHECK_THROWS_WITH(peft::apply_method(*swin, {"vpt", {{"deep", false}}}),
-                    Catch::Contains("VPT-shallow has no Swin form"));
+                    Catch::Contains("VPT-shallow needs one token sequence through all blocks, which a swin model"));
 }

@@ -43,7 +43,7 @@ json dyt_options(int64_t experts) {
 }
 
 // Train mode, every dispatcher fed the fixture's noise <case>.noise.blocks.<i>.
-std::unique_ptr<Module> load_dyt_train(const Fixture& fx, const Case& c) {
+std::unique_ptr<nn::ImageModel> load_dyt_train(const Fixture& fx, const Case& c) {
   auto model = load_case(kViT, fx, c);
   model->train();
   const auto noise = with_prefix(fx, c.name + ".noise.");

@@ -199,20 +199,20 @@ TEST_CASE("swin: multi-scale outputs for dense decoders", "[nn][swin]") {
   SwinTransformer m(SwinConfig::named("swin_test_micro"));
   NoGrad ng;
   Tensor images = rand_tensor({3, 3, 32, 32}, 6, DType::F32);
-  std::vector<Tensor> pyr;
-  Tensor f = m.forward_features(images, &pyr);
+  std::vector<Tensor> pyr = m.forward_feature_maps(images);
+  Tensor f = m.forward_features(images);
   REQUIRE(f.shape() == Shape{3, 32});
   REQUIRE(pyr.size() == 4);
   const std::vector<Shape> want{{3, 4, 16, 16}, {3, 8, 8, 8}, {3, 16, 4, 4}, {3, 32, 2, 2}};
   for (size_t s = 0; s < 4; ++s) REQUIRE(pyr[s].shape() == want[s]);
-  auto again = m.forward_pyramid(images);
+  auto again = m.forward_feature_maps(images);
   for (size_t s = 0; s < 4; ++s) require_close(again[s], pyr[s], 0, 0, "pyramid");
   // The pooled features are the normed last map, averaged over H, W.
   Tensor pooled = mean(m.norm->forward(pyr[3].permute({0, 2, 3, 1})), {1, 2});
   require_close(f, pooled, 1e-6, 1e-6, "pooled");
   REQUIRE(m.forward(images).shape() == Shape{3, 1000});
   // A larger image works when every stage still divides into windows (and the mask follows).
-  REQUIRE(m.forward_pyramid(rand_tensor({1, 3, 64, 32}, 7, DType::F32))[3].shape() == Shape{1, 32, 4, 2});
+  REQUIRE(m.forward_feature_maps(rand_tensor({1, 3, 64, 32}, 7, DType::F32))[3].shape() == Shape{1, 32, 4, 2});
 }
 
 TEST_CASE("swin: tuner sites see tokens before window partition", "[nn][swin]") {

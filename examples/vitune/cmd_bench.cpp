@@ -4,8 +4,8 @@
 //                [--mode train|infer]
 //
 // Prints one JSON line: the median step time over --steps steps after 2 warm-up steps,
-// images/s, peak RSS, the model's forward FLOPs per image (counted from the config: every GEMM
-// of a ViT block plus attention, 2 FLOPs per multiply-add), the achieved forward-equivalent
+// images/s, peak RSS, the model's forward FLOPs per image (ImageModel::forward_cost: every GEMM
+// plus attention, 2 FLOPs per multiply-add), the achieved forward-equivalent
 // GFLOP/s, Eigen's own GEMM GFLOP/s on a 1024³ product measured in the same run (the ceiling to
 // compare with), and the trainable parameter count. Memory: peak_rss_mb (the whole run),
 // model_rss_mb (resident after building the model, before the first step) and
@@ -28,8 +28,6 @@ static int omp_get_max_threads() { return 1; }
 #include "engine/optim.h"
 #include "engine/random.h"
 #include "examples/vitune/run_setup.h"
-#include "nn/vit.h"
-#include "peft/dyt.h"
 
 namespace vitune {
 
@@ -45,14 +43,6 @@ struct BenchOptions {
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Forward FLOPs per image of a ViT (patch embedding, blocks, head), 2 per multiply-add.
-double vit_forward_flops(const vt::nn::ViTConfig& c) {
-  const double D = c.dim, H = D * c.mlp_ratio, G = (double)(c.img_size / c.patch), N = 1 + G * G;
-  const double patch = G * G * (c.in_chans * c.patch * c.patch) * D;
-  const double block = N * (3 * D * D + D * D + 2 * D * H) + 2 * N * N * D;  // linears + QKᵀ + PV
-  return 2 * (patch + c.depth * block + D * std::max<int64_t>(c.num_classes, 0));
 }
 
 // Resident set size now, in MB (/proc/self/statm), or -1 where that file does not exist.
@@ -82,23 +72,20 @@ void run_bench(const BenchOptions& o) {
   if (o.threads > 0) omp_set_num_threads((int)o.threads);
   if (o.mode != "train" && o.mode != "infer") throw CLI::ValidationError("--mode", "train or infer");
   ModelSpec spec = o.model.model_spec();
-  auto model = build_backbone(spec);
-  vt::peft::TunerConfig t = vt::peft::apply_method(model->module(), o.method.tuner("linear"));
-  const int64_t size = model_img_size(*model);
+  auto model = vt::nn::create_model(spec);
+  vt::peft::TunerConfig t = vt::peft::apply_method(*model, o.method.tuner("linear"));
+  const int64_t size = model->img_size();
   vt::manual_seed(0);
   vt::Tensor x = vt::randn({o.batch, model->in_chans(), size, size});
   vt::Tensor y = vt::Tensor::zeros({o.batch}, vt::DType::I64);
-  vt::AdamW opt(vt::param_groups_no_decay(model->module().named_parameters(), 1e-4), 1e-4);
+  vt::AdamW opt(vt::param_groups_no_decay(model->named_parameters(), 1e-4), 1e-4);
   auto fwd = [&] { return model->forward_head(model->forward_features(x)); };
   std::vector<double> times;
   const double model_rss = rss_now_mb();  // weights, code, and what building the model left
   double saved_mb = 0;                     // activations kept for the backward pass, at the loss
-  if (o.mode == "infer") model->module().eval();
-  if (o.no_skipping)
-    if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&model->module()))
-      for (auto& b : v->blocks)
-        if (b->mlp_dispatcher) b->mlp_dispatcher->sparse = false;
-  vt::peft::dyt_reset_stats(model->module());
+  if (o.mode == "infer") model->eval();
+  if (o.no_skipping) vt::nn::set_token_skipping(*model, false);
+  vt::peft::method_reset_stats(t, *model);
   for (int64_t s = 0; s < o.steps + 2; ++s) {
     const double t0 = now_s();
     if (o.mode == "train") {
@@ -122,13 +109,11 @@ void run_bench(const BenchOptions& o) {
                       {"img_per_s", o.batch / step}, {"peak_rss_mb", ru.ru_maxrss / 1024.0},
                       {"model_rss_mb", model_rss},
                       {"saved_activations_mb", saved_mb},
-                      {"trainable", model->module().param_report(model->head_prefix()).trainable}};
-  if (t.method == "dyt") j["dyt_mlp_token_rate"] = vt::peft::dyt_stats(model->module()).mlp_token_rate;
-  if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&model->module())) {
-    const double f = vit_forward_flops(v->cfg);
-    j["forward_gflop_per_image"] = f / 1e9;
-    if (o.mode == "infer") j["achieved_gflops"] = f * o.batch / step / 1e9;
-  }
+                      {"trainable", model->param_report(model->head_prefix()).trainable}};
+  j.update(vt::peft::method_report(t, *model, size));  // e.g. DyT's token rate
+  const double f = 2 * model->forward_cost(size).macs;  // FLOPs: 2 per multiply-add
+  j["forward_gflop_per_image"] = f / 1e9;
+  if (o.mode == "infer") j["achieved_gflops"] = f * o.batch / step / 1e9;
   j["gemm_ceiling_gflops"] = gemm_ceiling_gflops();
   std::printf("%s\n", j.dump().c_str());
 }

@@ -22,7 +22,6 @@
 #include "nn/vit.h"
 #include "tasks/data/readers.h"
 #include "tasks/data/transforms.h"
-#include "peft/dyt.h"
 #include "tasks/train/plot.h"
 
 namespace vitune {
@@ -63,9 +62,9 @@ std::unique_ptr<vt::data::DataLoader> make_loader(vt::data::DatasetPtr d, bool t
 
 // Step 1: the source model, trained once and cached.
 std::string pretrain(const DemoOptions& o, vt::data::DatasetPtr train, vt::data::DatasetPtr test) {
-  const std::string dir = o.out + "/pretrained", ckpt = dir + "/model.safetensors";
+  const std::string dir = o.out + "/pretrained";
   const json cfg = {{"model", "vit_demo"}, {"epochs", o.pretrain_epochs}, {"classes", "0-4"}};
-  if (cached_pretrained(ckpt, cfg, o.fresh)) return ckpt;
+  if (cached_pretrained(dir, cfg, o.fresh)) return dir;
   std::fprintf(stderr, "demo: pretraining vit_demo on the 5 clothing classes (%lld images, %lld epochs)\n",
                (long long)train->size(), (long long)o.pretrain_epochs);
   vt::manual_seed(0);
@@ -78,8 +77,8 @@ std::string pretrain(const DemoOptions& o, vt::data::DatasetPtr train, vt::data:
   t.label_smoothing = 0.1, t.out_dir = dir, t.progress = o.progress, t.label = "pretrain";
   auto tl = make_loader(train, true, 128, o), el = make_loader(test, false, 256, o);
   vt::tasks::train_model(clf, *tl, el.get(), t);
-  save_pretrained(ckpt, model, cfg);
-  return ckpt;
+  save_pretrained(dir, model, cfg, kMean, kStd);
+  return dir;
 }
 
 struct Row {
@@ -90,13 +89,12 @@ struct Row {
 };
 
 // Step 2: one adaptation run.
-Row adapt(const DemoOptions& o, const std::string& method, const std::string& ckpt,
+Row adapt(const DemoOptions& o, const std::string& method, const std::string& pretrained,
           vt::data::DatasetPtr train, vt::data::DatasetPtr test) {
   vt::manual_seed(1);
-  vt::nn::VisionTransformer model(demo_config(5));
-  vt::nn::LoadOptions lo;
-  lo.drop_head = true;  // a new label set: a fresh zero head
-  vt::nn::load_vit_checkpoint(model, ckpt, lo);
+  auto loaded = vt::nn::load_model(ModelSpec{pretrained, "", -1}, "", 0);  // the model directory, without its head
+  ImageModel& model = *loaded;
+  model.reset_head(5);  // a new label set: a fresh zero head
   json opts = json::object();
   if (method == "convpass") opts["scale"] = 1.0;  // s from the paper's grid, for this small model
   vt::peft::TunerConfig tuner = vt::peft::apply_method(model, {method, opts});
@@ -105,10 +103,7 @@ Row adapt(const DemoOptions& o, const std::string& method, const std::string& ck
   clf.forward = [&](const vt::Tensor& x) { return model.forward(x); };
   vt::peft::AdapterInfo info{tuner, "vit_demo", 5, nullptr};
   clf.save = [&](const std::string& dir) { vt::peft::save_adapter(dir, model, info); };
-  if (method == "dyt")  // DyT's own loss: two passes, distillation, rate (peft/dyt.h)
-    clf.loss = [&](const vt::Tensor& x, const vt::Tensor& y) {
-      return vt::peft::dyt_loss(model, clf.forward, x, y, tuner.options.at("rate").get<double>());
-    };
+  if (auto loss = vt::peft::method_loss(tuner, model, clf.forward)) clf.loss = loss;  // e.g. DyT's
   vt::tasks::TrainOptions t;
   t.epochs = o.epochs, t.warmup_epochs = 2, t.eval_every = 5;
   t.lr = method == "full" ? 5e-4 : method == "linear" ? 1e-2 : 5e-3;
@@ -127,13 +122,13 @@ void run_demo(const DemoOptions& o) {
   vt::data::DatasetPtr train_all = vt::data::open_dataset(spec, true);
   vt::data::DatasetPtr test_all = vt::data::open_dataset(spec, false);
   const std::vector<int64_t> source{0, 1, 2, 3, 4}, target{5, 6, 7, 8, 9};
-  std::string ckpt = pretrain(o, vt::data::select_classes(train_all, source),
+  std::string pretrained = pretrain(o, vt::data::select_classes(train_all, source),
                               vt::data::select_classes(test_all, source));
   vt::data::DatasetPtr few = vt::data::sample_per_class(vt::data::select_classes(train_all, target),
                                                         o.train_images, 0);
   vt::data::DatasetPtr test = vt::data::select_classes(test_all, target);
   std::vector<Row> rows;
-  for (const std::string& m : o.methods) rows.push_back(adapt(o, m, ckpt, few, test));
+  for (const std::string& m : o.methods) rows.push_back(adapt(o, m, pretrained, few, test));
 
   std::printf("\nvitune demo: Fashion-MNIST, pretrained on 5 clothing classes, adapted to the other 5\n"
               "from %lld labelled images; top-1 on %lld test images.\n\n",

@@ -58,10 +58,10 @@ std::unique_ptr<vt::data::DataLoader> loader(vt::data::DatasetPtr d, vt::data::P
 
 // Step 1: the backbone, pretrained once on scene classification and cached.
 std::string pretrain(const DenseDemoOptions& o) {
-  const std::string dir = o.out + "/pretrained", ckpt = dir + "/model.safetensors";
+  const std::string dir = o.out + "/pretrained";
   const json cfg = {{"model", "swin_scene"}, {"images", o.pretrain_images}, {"epochs", o.pretrain_epochs},
                     {"scenes", "class-colours-1"}};
-  if (cached_pretrained(ckpt, cfg, o.fresh)) return ckpt;
+  if (cached_pretrained(dir, cfg, o.fresh)) return dir;
   std::fprintf(stderr, "dense-demo: pretraining swin_scene on scene classification (%lld images, %lld epochs)\n",
                (long long)o.pretrain_images, (long long)o.pretrain_epochs);
   vt::data::SceneOptions so;
@@ -81,8 +81,8 @@ std::string pretrain(const DenseDemoOptions& o) {
   auto tl = loader(train, vt::data::dense_train_transform(64, kNorm, aug), true, 64, o);
   auto el = loader(test, vt::data::dense_eval_transform(64, kNorm), false, 250, o);
   vt::tasks::train_model(clf, *tl, el.get(), t);
-  save_pretrained(ckpt, model, cfg);
-  return ckpt;
+  save_pretrained(dir, model, cfg, kNorm.mean, kNorm.std);
+  return dir;
 }
 
 struct Row {
@@ -119,23 +119,21 @@ json trivial_score(const std::string& task, vt::data::DatasetPtr eval) {
 }
 
 // Step 2: one dense adaptation of the frozen backbone.
-Row adapt(const DenseDemoOptions& o, const std::string& task, const std::string& ckpt) {
+Row adapt(const DenseDemoOptions& o, const std::string& task, const std::string& pretrained) {
   const auto t0 = std::chrono::steady_clock::now();
   vt::data::SceneOptions so;
   so.task = task;
   auto train = vt::data::synthetic_scenes(o.train_images, so, 3);
   auto eval = vt::data::synthetic_scenes(o.eval_images, so, 4);
   vt::manual_seed(1);
-  vt::nn::SwinTransformer model(scene_swin(0));
-  vt::nn::LoadOptions lo;
-  lo.drop_head = true;
-  vt::nn::load_swin_checkpoint(model, ckpt, lo);
+  auto loaded = vt::nn::load_model(ModelSpec{pretrained, "", -1}, "", 0);  // the model directory, without its head
+  ImageModel& model = *loaded;
   TaskOptions topt;
   topt.task = task, topt.decoder_channels = o.channels, topt.max_depth = vt::data::kSceneMaxDepth;
   topt.save_predictions = o.out + "/" + task + "/predictions", topt.save_limit = 8;
   const vt::dense::DenseHeadConfig hc = head_config(topt, vt::data::kSceneClasses);
   auto head = vt::dense::attach_dense_head(model, hc);
-  vt::peft::TunerConfig tuner = vt::peft::apply_method(model, {o.method, json::object()});
+  vt::peft::TunerConfig tuner = vt::peft::apply_method(model, {o.method, json::object()}, task);
   vt::peft::AdapterInfo info{tuner, "swin_scene", hc.num_classes, hc.to_json()};
   vt::dense::DenseTaskOptions dopt;
   dopt.depth.max_depth = vt::data::kSceneMaxDepth;
@@ -160,8 +158,8 @@ Row adapt(const DenseDemoOptions& o, const std::string& task, const std::string&
 void run_dense_demo(const DenseDemoOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   fs::create_directories(o.out);
-  const std::string ckpt = pretrain(o);
-  std::vector<Row> rows{adapt(o, "segmentation", ckpt), adapt(o, "depth", ckpt)};
+  const std::string pretrained = pretrain(o);
+  std::vector<Row> rows{adapt(o, "segmentation", pretrained), adapt(o, "depth", pretrained)};
   std::printf("\nvitune dense-demo: swin_scene pretrained on scene classification, frozen, adapted with "
               "%s + a decoder\nfrom %lld scenes per task; scored on %lld other scenes.\n\n",
               o.method.c_str(), (long long)o.train_images, (long long)o.eval_images);

@@ -9,8 +9,6 @@
 #include <cstdio>
 
 #include "examples/vitune/dense_setup.h"
-#include "nn/vit.h"
-#include "peft/dyt.h"
 
 namespace vitune {
 
@@ -36,10 +34,10 @@ void run_dense_eval(const EvalOptions& o) {
   if (hc.task == "segmentation" && eval->num_classes() != hc.num_classes)
     throw vt::Error("adapter '" + o.adapter + "' predicts " + std::to_string(hc.num_classes) +
                     " classes; the data has " + std::to_string(eval->num_classes()));
-  auto model = load_backbone(o.model.model_spec(), o.weights, 0);
+  auto model = vt::nn::load_model(o.model.model_spec(), o.weights, 0);
   auto head = attach_decoder(*model, hc);
-  vt::peft::load_adapter(o.adapter, model->module());
-  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model_img_size(*model);
+  vt::peft::load_adapter(o.adapter, *model);
+  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model->img_size();
   auto loader = dense_loader(o.data, eval, false, size);
   TaskOptions t = o.task;
   t.max_depth = hc.max_depth;
@@ -65,35 +63,19 @@ void run_eval(const EvalOptions& o) {
                       "-way head; the data has " + std::to_string(classes) + " classes");
     classes = info.num_classes;
   }
-  auto model = load_backbone(o.model.model_spec(), o.weights, classes);
-  if (!o.adapter.empty()) vt::peft::load_adapter(o.adapter, model->module());
-  if (o.dense)  // DyT: the same masks, but every token through every MLP (the speed baseline)
-    if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&model->module()))
-      for (auto& b : v->blocks)
-        if (b->mlp_dispatcher) b->mlp_dispatcher->sparse = false;
-  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model_img_size(*model);
+  auto model = vt::nn::load_model(o.model.model_spec(), o.weights, classes);
+  if (!o.adapter.empty()) vt::peft::load_adapter(o.adapter, *model);
+  if (o.dense) vt::nn::set_token_skipping(*model, false);  // DyT's dense speed baseline
+  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model->img_size();
   auto loader = o.data.loader(eval, false, size);
   vt::tasks::TaskModel clf = as_classifier(*model, info);
-  vt::peft::dyt_reset_stats(model->module());
+  vt::peft::method_reset_stats(info.tuner, *model);
   vt::tasks::EvalResult r = vt::tasks::evaluate(clf, *loader, o.progress);
   nlohmann::json j = {{"model", model->name()}, {"adapter", o.adapter}, {"data", eval->describe()},
                       {"images", r.images},
                       {"seconds", r.seconds}, {"img_per_s", r.seconds > 0 ? r.images / r.seconds : 0.0}};
   j.update(r.metrics);  // top1, top5, loss
-  if (info.tuner.method == "dyt") {  // the share of patch tokens the MLPs actually processed
-    const double rate = vt::peft::dyt_stats(model->module()).mlp_token_rate;
-    j["dyt_mlp_token_rate"] = rate;
-    if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&model->module())) {
-      // multiply-adds per image (fvcore's convention): attention part for all tokens, MLP
-      // part for CLS + the kept share of patch tokens
-      const double D = v->cfg.dim, H = D * v->cfg.mlp_ratio, G = (double)size / v->cfg.patch;
-      const double N = 1 + G * G, P = G * G;
-      const double attn = N * 4 * D * D + 2 * N * N * D, mlp = 2 * D * H;
-      const double dense = v->cfg.depth * (attn + N * mlp), dyn = v->cfg.depth * (attn + (1 + rate * P) * mlp);
-      j["dyt_gmacs_per_image"] = dyn / 1e9;
-      j["dense_gmacs_per_image"] = dense / 1e9;
-    }
-  }
+  j.update(vt::peft::method_report(info.tuner, *model, size));  // e.g. DyT's token rate and GMACs
   std::printf("%s\n", j.dump().c_str());
 }
 

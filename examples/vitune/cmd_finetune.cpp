@@ -14,7 +14,6 @@
 #include <cstdio>
 
 #include "examples/vitune/dense_setup.h"
-#include "peft/dyt.h"
 
 namespace vitune {
 
@@ -29,7 +28,7 @@ struct FinetuneOptions {
   std::string weights;
 };
 
-void print_summary(const vt::tasks::TrainSummary& s, Backbone& model, const vt::peft::TunerConfig& tuner,
+void print_summary(const vt::tasks::TrainSummary& s, vt::nn::ImageModel& model, const vt::peft::TunerConfig& tuner,
                    const FinetuneOptions& o) {
   auto j = s.to_json();
   j["model"] = model.name();
@@ -50,14 +49,11 @@ void run_dense_finetune(FinetuneOptions& o) {
   if (task == "segmentation" && eval->num_classes() != classes)
     throw vt::Error("the evaluation data has " + std::to_string(eval->num_classes()) +
                     " classes, the training data " + std::to_string(classes));
-  auto model = load_backbone(o.model.model_spec(), o.weights, 0);
+  auto model = vt::nn::load_model(o.model.model_spec(), o.weights, 0);
   const vt::dense::DenseHeadConfig hc = head_config(o.task, classes);
   auto head = attach_decoder(*model, hc);
-  vt::peft::TunerConfig tuner = vt::peft::apply_method(model->module(), o.method.tuner("linear"));
-  if (tuner.method == "dyt")
-    throw vt::Error("--method dyt trains with its classification loss (peft/dyt.h); dense tasks "
-                    "do not support it yet");
-  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model_img_size(*model);
+  vt::peft::TunerConfig tuner = vt::peft::apply_method(*model, o.method.tuner("linear"), task);
+  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model->img_size();
   auto train_loader = dense_loader(o.data, train, true, size);
   auto eval_loader = dense_loader(o.data, eval, false, size);
   vt::peft::AdapterInfo info{tuner, model->name(), classes, hc.to_json()};
@@ -83,20 +79,14 @@ void run_finetune(FinetuneOptions& o) {
     throw CLI::ValidationError("--num-classes", std::to_string(o.model.num_classes) +
                                                     " contradicts the training data's " +
                                                     std::to_string(classes) + " classes");
-  auto model = load_backbone(o.model.model_spec(), o.weights, classes);
-  vt::peft::TunerConfig tuner = vt::peft::apply_method(model->module(), o.method.tuner("linear"));
-  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model_img_size(*model);
+  auto model = vt::nn::load_model(o.model.model_spec(), o.weights, classes);
+  vt::peft::TunerConfig tuner = vt::peft::apply_method(*model, o.method.tuner("linear"));
+  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model->img_size();
   auto train_loader = o.data.loader(train, true, size);
   auto eval_loader = o.data.loader(eval, false, size);
   vt::peft::AdapterInfo info{tuner, model->name(), classes, nullptr};
   vt::tasks::TaskModel clf = as_classifier(*model, info);
-  if (tuner.method == "dyt") {  // DyT trains with its own loss (peft/dyt.h)
-    const double rate = tuner.options.at("rate").get<double>();
-    Backbone* b = model.get();
-    clf.loss = [b, fwd = clf.forward, rate](const vt::Tensor& x, const vt::Tensor& y) {
-      return vt::peft::dyt_loss(b->module(), fwd, x, y, rate);
-    };
-  }
+  if (auto loss = vt::peft::method_loss(tuner, *model, clf.forward)) clf.loss = loss;  // e.g. DyT's
   if (o.train.label == "train") o.train.label = tuner.method;
   std::fprintf(stderr, "finetune: %s with %s on %s (%lld images, %lld classes); eval on %lld images\n",
                model->name().c_str(), tuner.to_json().dump().c_str(), train->describe().c_str(),

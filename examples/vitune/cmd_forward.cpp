@@ -47,17 +47,19 @@ void run_forward(const ForwardOptions& o) {
   ModelSpec spec = o.model.model_spec();
   const bool classes_given = spec.num_classes >= 0;
   if (!classes_given) spec.num_classes = 0;  // sized from the checkpoint below
-  auto model = build_backbone(spec);
+  auto model = vt::nn::create_model(spec);
+  const std::string checkpoint = o.checkpoint.empty() ? vt::nn::model_dir_weights(spec.name) : o.checkpoint;
+  if (checkpoint.empty()) throw CLI::RequiredError("--checkpoint (or --model DIR with a model.safetensors)");
 
-  vt::nn::StateDict sd = vt::nn::read_checkpoint(o.checkpoint);
+  vt::nn::StateDict sd = vt::nn::read_checkpoint(checkpoint);
   if (!classes_given) model->reset_head(model->checkpoint_classes(sd));
   vt::nn::LoadOptions load;  // strict: throws naming every key that does not fit
   load.drop_head = classes_given && spec.num_classes == 0;  // --num-classes 0: features only
-  model->load(std::move(sd), load, o.checkpoint);
+  model->load_checkpoint(std::move(sd), load, checkpoint);
 
   vt::Tensor images = read_images(o.input, model->in_chans());
-  model->module().to(device);
-  model->module().eval();
+  model->to(device);
+  model->eval();
   vt::NoGrad no_grad;
   vt::Tensor features = model->forward_features(images.to(device));  // (B, D)
 
@@ -65,7 +67,7 @@ void run_forward(const ForwardOptions& o) {
   if (model->num_classes() > 0) out["logits"] = model->forward_head(features).to(vt::Device::cpu());
   if (o.features || model->num_classes() == 0) out["features"] = features.to(vt::Device::cpu());
   vt::save_safetensors(o.output, out, {{"format", "pt"}, {"model", model->name()},
-                                       {"checkpoint", o.checkpoint}});
+                                       {"checkpoint", checkpoint}});
   for (auto& [k, t] : out)
     std::printf("%s %s -> %s\n", k.c_str(), vt::shape_str(t.shape()).c_str(), o.output.c_str());
 }
@@ -78,8 +80,7 @@ Command add_forward_command(CLI::App& app) {
   o->model.add_to(*cmd, "Classes of the head (default: from the checkpoint; 0: features only)");
   cmd->add_option("--checkpoint", o->checkpoint,
                   "Weights: .safetensors (timm or torchvision names; Swin also old timm / Microsoft) "
-                  "or a Google ViT .npz")
-      ->required();
+                  "or a Google ViT .npz (default with --model DIR: DIR/model.safetensors)");
   cmd->add_option("--input", o->input, "Input .safetensors with tensor 'images' (B, C, H, W)")
       ->required();
   cmd->add_option("--output", o->output, "Output .safetensors (logits, features)")->required();

@@ -24,9 +24,9 @@ void run_merge(const MergeOptions& o) {
   if (!vt::peft::find_method(info.tuner.method).mergeable)
     throw vt::Error("adapter '" + o.adapter + "': method " + info.tuner.method +
                     " cannot be merged into the backbone (mergeable: lora, ssf, bitfit, full)");
-  auto model = load_backbone(o.model.model_spec(), o.weights, info.num_classes);
-  vt::peft::load_adapter(o.adapter, model->module());
-  vt::nn::StateDict sd = vt::peft::merged_state_dict(model->module());
+  auto model = vt::nn::load_model(o.model.model_spec(), o.weights, info.num_classes);
+  vt::peft::load_adapter(o.adapter, *model);
+  vt::nn::StateDict sd = vt::peft::merged_state_dict(*model);
   std::map<std::string, vt::Tensor> out(sd.begin(), sd.end());
   vt::save_safetensors(o.output, out, {{"format", "pt"}, {"vitune_merged_from", info.tuner.method}});
   std::printf("%s\n", nlohmann::json({{"output", o.output}, {"tensors", out.size()},

@@ -21,9 +21,9 @@ struct ParamsOptions {
 };
 
 void run_params(const ParamsOptions& o) {
-  auto model = build_backbone(o.model.model_spec());
-  vt::peft::TunerConfig t = vt::peft::apply_method(model->module(), o.method.tuner("full"));
-  auto j = vt::peft::json::parse(model->module().param_report(model->head_prefix()).json());
+  auto model = vt::nn::create_model(o.model.model_spec());
+  vt::peft::TunerConfig t = vt::peft::apply_method(*model, o.method.tuner("full"));
+  auto j = vt::peft::json::parse(model->param_report(model->head_prefix()).json());
   vt::peft::json out = {{"model", model->name()}, {"method", t.method}, {"options", t.options}};
   for (auto& [k, v] : j.items()) out[k] = v;
   std::printf("%s\n", out.dump().c_str());

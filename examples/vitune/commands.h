@@ -11,10 +11,13 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
-#include "examples/vitune/backbone.h"
+#include "nn/model_zoo.h"
 #include "peft/method.h"
 
 namespace vitune {
+
+using vt::nn::ImageModel;
+using vt::nn::ModelSpec;
 
 using Action = std::function<void()>;
 struct Command {

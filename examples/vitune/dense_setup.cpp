@@ -65,17 +65,17 @@ vt::dense::DenseHeadConfig head_config(const TaskOptions& t, int64_t classes) {
   return c;
 }
 
-std::shared_ptr<vt::dense::DenseHead> attach_decoder(Backbone& b, const vt::dense::DenseHeadConfig& cfg) {
-  return vt::dense::attach_dense_head(b.module(), cfg);
+std::shared_ptr<vt::dense::DenseHead> attach_decoder(vt::nn::ImageModel& b, const vt::dense::DenseHeadConfig& cfg) {
+  return vt::dense::attach_dense_head(b, cfg);
 }
 
-vt::tasks::TaskModel dense_task(Backbone& b, vt::dense::DenseHead& head, const TaskOptions& t,
+vt::tasks::TaskModel dense_task(vt::nn::ImageModel& b, vt::dense::DenseHead& head, const TaskOptions& t,
                                 const vt::peft::AdapterInfo& info) {
   vt::dense::DenseTaskOptions o;
   o.slide_crop = t.slide_crop, o.slide_stride = t.slide_stride;
   o.depth.min_depth = t.min_depth, o.depth.max_depth = t.max_depth, o.depth.eigen_crop = t.eigen_crop;
-  vt::tasks::TaskModel m = vt::dense::dense_task_model(b.module(), head, o);
-  m.save = [&b, info](const std::string& dir) { vt::peft::save_adapter(dir, b.module(), info); };
+  vt::tasks::TaskModel m = vt::dense::dense_task_model(b, head, o);
+  m.save = [&b, info](const std::string& dir) { vt::peft::save_adapter(dir, b, info); };
   return m;
 }
 

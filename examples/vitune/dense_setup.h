@@ -32,10 +32,10 @@ std::unique_ptr<vt::data::DataLoader> dense_loader(const DataOptions& d, vt::dat
 vt::dense::DenseHeadConfig head_config(const TaskOptions& t, int64_t classes);
 
 // Attaches the decoder to the backbone (call before apply_method / load_adapter) and returns it.
-std::shared_ptr<vt::dense::DenseHead> attach_decoder(Backbone& b, const vt::dense::DenseHeadConfig& cfg);
+std::shared_ptr<vt::dense::DenseHead> attach_decoder(vt::nn::ImageModel& b, const vt::dense::DenseHeadConfig& cfg);
 
 // The trainer's view of backbone + decoder; `save` writes an adapter directory with `info`.
-vt::tasks::TaskModel dense_task(Backbone& b, vt::dense::DenseHead& head, const TaskOptions& t,
+vt::tasks::TaskModel dense_task(vt::nn::ImageModel& b, vt::dense::DenseHead& head, const TaskOptions& t,
                                 const vt::peft::AdapterInfo& info);
 
 // --save-predictions: the evaluation also writes its first save_limit images as

@@ -21,7 +21,8 @@ CLI::Validator non_negative_integer() {
 
 void ModelOptions::add_to(CLI::App& cmd, const std::string& num_classes_help) {
   auto* m = cmd.add_option("--model", name,
-                           "Model config name (e.g. vit_base_patch16_224, swin_tiny_patch4_window7_224)");
+                           "Model name (e.g. vit_base_patch16_224, swin_tiny_patch4_window7_224) or a model "
+                           "directory (config.json + model.safetensors)");
   auto* f = cmd.add_option("--model-config", config_file,
                            "JSON model config (ViTConfig or SwinConfig keys; \"base\": NAME starts from a "
                            "named one; \"family\": \"vit\"|\"swin\", default from base)");

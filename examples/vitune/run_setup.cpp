@@ -3,42 +3,16 @@
 
 #include <cstdio>
 
-#include "nn/swin.h"
-#include "nn/vit.h"
 #include "tasks/data/readers.h"
 #include "tasks/data/transforms.h"
 
 namespace vitune {
 
-int64_t model_img_size(Backbone& b) {
-  if (auto* v = dynamic_cast<vt::nn::VisionTransformer*>(&b.module())) return v->cfg.img_size;
-  if (auto* s = dynamic_cast<vt::nn::SwinTransformer*>(&b.module())) return s->cfg.img_size;
-  return 224;
-}
-
-std::unique_ptr<Backbone> load_backbone(const ModelSpec& spec, const std::string& weights,
-                                        int64_t classes) {
-  ModelSpec s = spec;
-  s.num_classes = classes;
-  auto model = build_backbone(s);
-  if (weights.empty()) {
-    std::fprintf(stderr, "vitune: warning: no --weights given: the backbone starts from random "
-                         "initialisation\n");
-    return model;
-  }
-  vt::nn::StateDict sd = vt::nn::read_checkpoint(weights);
-  vt::nn::LoadOptions opt;
-  const int64_t file_classes = model->checkpoint_classes(sd);
-  opt.drop_head = file_classes != classes;  // a new label set: the head starts from zero
-  model->load(std::move(sd), opt, weights);
-  return model;
-}
-
-vt::tasks::TaskModel as_classifier(Backbone& b, const vt::peft::AdapterInfo& info) {
+vt::tasks::TaskModel as_classifier(vt::nn::ImageModel& b, const vt::peft::AdapterInfo& info) {
   vt::tasks::TaskModel c;
-  c.module = &b.module();
+  c.module = &b;
   c.forward = [&b](const vt::Tensor& x) { return b.forward_head(b.forward_features(x)); };
-  c.save = [&b, info](const std::string& dir) { vt::peft::save_adapter(dir, b.module(), info); };
+  c.save = [&b, info](const std::string& dir) { vt::peft::save_adapter(dir, b, info); };
   return c;
 }
 

@@ -1,5 +1,5 @@
-// run_setup.h — what finetune, eval and merge share: a backbone with pretrained weights (and
-// optionally an adapter) ready to train or run, and the data options.
+// run_setup.h — what finetune, eval and merge share: the classifier the trainer sees and the
+// data options. (Models come from the model zoo: vt::nn::load_model, nn/model_zoo.h.)
 #pragma once
 #include <memory>
 #include <string>
@@ -11,16 +11,8 @@
 
 namespace vitune {
 
-// Builds the backbone with a `classes`-way head and loads `weights` into it: the checkpoint's
-// head is dropped when its size differs (fine-tuning on a new label set); every other tensor
-// must fit. Empty weights: random initialisation, with a warning on stderr.
-std::unique_ptr<Backbone> load_backbone(const ModelSpec& spec, const std::string& weights,
-                                        int64_t classes);
-
-int64_t model_img_size(Backbone& b);  // the config's input size
-
 // The classifier the trainer sees: head(features(x)); `save` writes an adapter directory.
-vt::tasks::TaskModel as_classifier(Backbone& b, const vt::peft::AdapterInfo& info);
+vt::tasks::TaskModel as_classifier(vt::nn::ImageModel& b, const vt::peft::AdapterInfo& info);
 
 // --data, --eval-data, --img-size, --normalize, --augment, --batch, --workers, --train-limit,
 // --eval-limit, --data-seed

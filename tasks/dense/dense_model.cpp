@@ -3,43 +3,18 @@
 
 #include <cstring>
 
-#include "nn/swin.h"
-#include "nn/vit.h"
 #include "tasks/dense/dense_loss.h"
 
 namespace vt::dense {
 
-std::vector<Tensor> backbone_features(nn::Module& backbone, const Tensor& images) {
-  if (auto* s = dynamic_cast<nn::SwinTransformer*>(&backbone)) return s->forward_pyramid(images);
-  if (auto* v = dynamic_cast<nn::VisionTransformer*>(&backbone)) {
-    const int64_t B = images.size(0), P = v->cfg.patch;
-    const int64_t h = images.size(2) / P, w = images.size(3) / P, N = h * w;
-    Tensor x = v->forward_tokens(images);  // (B, prefix + N, D)
-    if (v->cfg.global_pool != "avg") x = v->norm->forward(x);
-    x = x.narrow(1, x.size(1) - N, N);     // the patch tokens, row-major
-    return {x.reshape({B, h, w, x.size(2)}).permute({0, 3, 1, 2})};  // (B, D, h, w)
-  }
-  throw Error("dense: the backbone is neither a ViT nor a Swin");
-}
-
-std::vector<int64_t> backbone_feature_channels(nn::Module& backbone) {
-  if (auto* s = dynamic_cast<nn::SwinTransformer*>(&backbone)) {
-    std::vector<int64_t> c;
-    for (int64_t i = 0; i < s->cfg.num_stages(); ++i) c.push_back(s->cfg.stage_dim(i));
-    return c;
-  }
-  if (auto* v = dynamic_cast<nn::VisionTransformer*>(&backbone)) return {v->cfg.dim};
-  throw Error("dense: the backbone is neither a ViT nor a Swin");
-}
-
-std::shared_ptr<DenseHead> attach_dense_head(nn::Module& backbone, const DenseHeadConfig& cfg) {
-  auto head = std::make_shared<DenseHead>(cfg, backbone_feature_channels(backbone));
+std::shared_ptr<DenseHead> attach_dense_head(nn::ImageModel& backbone, const DenseHeadConfig& cfg) {
+  auto head = std::make_shared<DenseHead>(cfg, backbone.feature_map_channels());
   backbone.attach("decode_head", head);
   return head;
 }
 
-Tensor dense_forward(nn::Module& backbone, DenseHead& head, const Tensor& images) {
-  return head.forward(backbone_features(backbone, images), images.size(2), images.size(3));
+Tensor dense_forward(nn::ImageModel& backbone, DenseHead& head, const Tensor& images) {
+  return head.forward(backbone.forward_feature_maps(images), images.size(2), images.size(3));
 }
 
 Tensor slide_inference(const std::function<Tensor(const Tensor&)>& fn, const Tensor& images,
@@ -78,7 +53,7 @@ Tensor slide_inference(const std::function<Tensor(const Tensor&)>& fn, const Ten
   return div(acc, count).to(images.device());
 }
 
-tasks::TaskModel dense_task_model(nn::Module& backbone, DenseHead& head, const DenseTaskOptions& o) {
+tasks::TaskModel dense_task_model(nn::ImageModel& backbone, DenseHead& head, const DenseTaskOptions& o) {
   tasks::TaskModel m;
   m.module = &backbone;
   m.forward = [&backbone, &head](const Tensor& x) { return dense_forward(backbone, head, x); };

@@ -3,6 +3,7 @@
 //
 //   images (B, 3, H, W) --backbone (frozen + tuners)--> maps --decode_head--> (B, K, H, W) logits
 //                                                                        or (B, 1, H, W) metres
+// The maps are the backbone's ImageModel::forward_feature_maps (nn/model.h).
 //
 // The decoder is attached to the backbone module as the child "decode_head", so its tensors
 // are named decode_head.* next to the tuners' names: apply_method keeps it trainable and an
@@ -10,22 +11,18 @@
 #pragma once
 #include <functional>
 
+#include "nn/model.h"
 #include "tasks/dense/decoders.h"
 #include "tasks/dense/dense_metrics.h"
 #include "tasks/train/trainer.h"
 
 namespace vt::dense {
 
-// Swin: the four stage outputs (B, C_s, H_s, W_s). ViT: the last block's patch tokens (after
-// the final norm with token pooling; CLS and prompts dropped) as one (B, D, H/P, W/P) map.
-std::vector<Tensor> backbone_features(nn::Module& backbone, const Tensor& images);
-std::vector<int64_t> backbone_feature_channels(nn::Module& backbone);
-
 // Builds the decoder for this backbone and attaches it as "decode_head" (trainable).
-std::shared_ptr<DenseHead> attach_dense_head(nn::Module& backbone, const DenseHeadConfig& cfg);
+std::shared_ptr<DenseHead> attach_dense_head(nn::ImageModel& backbone, const DenseHeadConfig& cfg);
 
 // images (B, 3, H, W) -> the head's output at (H, W).
-Tensor dense_forward(nn::Module& backbone, DenseHead& head, const Tensor& images);
+Tensor dense_forward(nn::ImageModel& backbone, DenseHead& head, const Tensor& images);
 
 // Sliding-window inference (mmseg's "slide" mode): crop×crop windows every `stride` pixels,
 // the last row and column of windows flush with the border, outputs averaged where windows
@@ -40,6 +37,6 @@ struct DenseTaskOptions {
 
 // forward, loss (cross-entropy with ignore 255, or SILog), predict (whole or sliding) and the
 // task's metric; `save` is left for the caller.
-tasks::TaskModel dense_task_model(nn::Module& backbone, DenseHead& head, const DenseTaskOptions& o);
+tasks::TaskModel dense_task_model(nn::ImageModel& backbone, DenseHead& head, const DenseTaskOptions& o);
 
 }  // namespace vt::dense
