@@ -7,7 +7,7 @@
 // Init: W1, W2 xavier-uniform; b1, b2 ~ N(0, 1e-6) — the adapter starts close to identity.
 // Option `site`: "mlp" (default), "attn" (after attention) or "both" (Houlsby's two adapters).
 #include "engine/init.h"
-#include "peft/methods.h"
+#include "peft/method.h"
 #include "peft/tuner_util.h"
 
 namespace vt::peft {

@@ -8,7 +8,7 @@
 #include <cmath>
 
 #include "engine/init.h"
-#include "peft/methods.h"
+#include "peft/method.h"
 #include "peft/tuner_util.h"
 
 namespace vt::peft {

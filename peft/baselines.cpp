@@ -4,7 +4,7 @@
 //   full    (full fine-tuning): every parameter trains (papers use 1/10 of the PEFT lr).
 //   bitfit  (Ben Zaken et al., 2022): every bias of the backbone trains — qkv, proj, fc1, fc2,
 //           the LayerNorms, the patch embedding, the final norm (ViT-B/16: 102,912).
-#include "peft/methods.h"
+#include "peft/method.h"
 
 namespace vt::peft {
 

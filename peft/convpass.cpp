@@ -17,7 +17,7 @@
 // partition, the conv runs on the stage's H×W grid, there is no CLS.
 #include "engine/backend.h"
 #include "engine/init.h"
-#include "peft/methods.h"
+#include "peft/method.h"
 #include "peft/tuner_util.h"
 
 namespace vt::peft {

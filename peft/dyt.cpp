@@ -22,7 +22,7 @@
 
 #include "engine/init.h"
 #include "engine/random.h"
-#include "peft/methods.h"
+#include "peft/method.h"
 #include "peft/tuner_util.h"
 
 namespace vt::peft {

@@ -16,7 +16,7 @@
 #include <map>
 
 #include "engine/init.h"
-#include "peft/methods.h"
+#include "peft/method.h"
 #include "peft/tuner_util.h"
 
 namespace vt::peft {

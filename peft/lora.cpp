@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "engine/init.h"
-#include "peft/methods.h"
+#include "peft/method.h"
 
 namespace vt::peft {
 

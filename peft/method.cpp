@@ -3,8 +3,6 @@
 
 #include <algorithm>
 
-#include "peft/methods.h"
-
 namespace vt::peft {
 
 const json& Options::at(const std::string& k) const {
@@ -17,12 +15,16 @@ double Options::d(const std::string& k) const { return at(k).get<double>(); }
 bool Options::b(const std::string& k) const { return at(k).get<bool>(); }
 std::string Options::s(const std::string& k) const { return at(k).get<std::string>(); }
 
+// The registry (peft/methods.def): declare every method's function, then call each in order.
+#define VT_METHOD(f) Method f();
+#include "peft/methods.def"
+#undef VT_METHOD
+
 const std::vector<Method>& methods() {
   static const std::vector<Method> all = {
-      linear_probe_method(), full_finetune_method(), bitfit_method(), vpt_method(),
-      adapter_method(),      adaptformer_method(),   lora_method(),   prefix_method(),
-      ssf_method(),          fact_method(),          convpass_method(),
-      utuning_method(),      iconformer_method(),     dyt_method(),
+#define VT_METHOD(f) f(),
+#include "peft/methods.def"
+#undef VT_METHOD
   };
   return all;
 }

@@ -7,7 +7,7 @@
 // not projected). Init: xavier-uniform. ViT-B/16, l = 20: 12·2·20·768 = 368,640.
 // On Swin every window of a block sees that block's prefix.
 #include "engine/init.h"
-#include "peft/methods.h"
+#include "peft/method.h"
 #include "peft/tuner_util.h"
 
 namespace vt::peft {

@@ -8,7 +8,7 @@
 // γ ⊙ (W x + b) + β = (γ ⊙ W) x + (γ ⊙ b + β), so merging rescales the host's rows.
 #include "engine/init.h"
 #include "peft/merge.h"
-#include "peft/methods.h"
+#include "peft/method.h"
 #include "peft/tuner_util.h"
 
 namespace vt::peft {
