@@ -1,8 +1,8 @@
 // backend.cpp — the per-device backend registry. The CPU backend is always present. CUDA
-// devices are served by engine/cuda, reached through cuda_api.h: in a build with CUDA that
-// creates device i's backend on first use (an explicit call, because self-registering static
-// initialisers in a static library are dropped by the linker); in a build without CUDA,
-// engine/cuda/stub.cpp answers "no devices", so this file needs no #ifdef.
+// devices are served by engine/cuda, reached through cuda_api.h: engine/cuda/loader.cpp, in
+// every build, dlopens libvitune_cuda.so on the first request for a CUDA device and creates
+// device i's backend there; without CUDA in the build, or when the module cannot be loaded, it
+// answers "no devices" with the reason, so this file needs no #ifdef.
 // register_backend lets a test or an embedder install its own backend for a device type.
 #include "engine/backend.h"
 

@@ -1,6 +1,6 @@
 // iconformer.cpp — iConFormer (Jo, Choi, Cho, Min 2024): an input-conditioned dynamic adapter.
 // No official code and no full text: this is OUR READING of the paper's description (see
-// METHODS.md) — an input-conditioned network (iCoN) generates channel-wise (depthwise)
+// docs/METHODS.md) — an input-conditioned network (iCoN) generates channel-wise (depthwise)
 // convolution kernels for every input instance from down-projected features, and applies them
 // as an adaptive convolution over the tokens laid out on their spatial grid:
 //

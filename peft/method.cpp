@@ -112,13 +112,16 @@ bool supports(const std::vector<std::string>& v, const std::string& x) {
 }  // namespace
 
 TunerConfig apply_method(nn::ImageModel& model, const TunerConfig& cfg, const std::string& task) {
-  const Method& m = find_method(cfg.method);
+  return apply_custom_method(model, find_method(cfg.method), cfg.options, task);
+}
+
+TunerConfig apply_custom_method(nn::ImageModel& model, const Method& m, const json& options, const std::string& task) {
   if (!supports(m.families, model.family()))
     throw Error("method '" + m.name + "' supports the model families " + listed(m.families) +
                 ", not " + model.family() + " (" + model.name() + ")");
   if (!supports(m.tasks, task))
     throw Error("method '" + m.name + "' supports the tasks " + listed(m.tasks) + ", not " + task);
-  Options opt = resolve_options(m, cfg.options);
+  Options opt = resolve_options(m, options);
   Sites sites = model.tuner_sites();
   model.freeze("*");
   m.apply(sites, opt);

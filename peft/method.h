@@ -96,6 +96,9 @@ Options resolve_options(const Method& m, const json& given);
 // Returns the resolved config (defaults filled in), what an adapter file records.
 TunerConfig apply_method(nn::ImageModel& model, const TunerConfig& cfg,
                          const std::string& task = "classification");
+// The same for a Method value (one not in the registry, e.g. a test's or a variant).
+TunerConfig apply_custom_method(nn::ImageModel& model, const Method& m, const json& options,
+                         const std::string& task = "classification");
 
 // The hooks of cfg's method, for the commands and the trainer:
 // its loss over `forward` (an empty function: the task's own loss) ...

@@ -1,5 +1,5 @@
 // utuning.cpp — U-Tuning (Jiang et al. 2023, "Rethinking efficient tuning methods from a
-// unified perspective"; no official code — this is our reading, see METHODS.md).
+// unified perspective"; no official code — this is our reading, see docs/METHODS.md).
 //
 // Every tuner is a light module U in parallel with a frozen operation OP:  x' = OP(x) + U(x),
 // OP ∈ {attention, MLP, the whole block}. Three forms of U, freely combined:

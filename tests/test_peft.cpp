@@ -1,4 +1,4 @@
-// test_peft.cpp — the PEFT machinery: parameter counts against METHODS.md, frozen means frozen,
+// test_peft.cpp — the PEFT machinery: parameter counts against docs/METHODS.md, frozen means frozen,
 // options, adapter files (save -> load -> same logits; wrong adapter -> clear error), merging.
 // PyTorch parity of each tuner lives in test_peft_parity.cpp, gradient checks in test_peft_grad.cpp.
 #include <unistd.h>
@@ -50,14 +50,14 @@ void randomise_trainable(Module& m, uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("peft: ViT-B/16 parameter counts equal METHODS.md", "[peft][counts]") {
+TEST_CASE("peft: ViT-B/16 parameter counts equal docs/METHODS.md", "[peft][counts]") {
   CHECK(backbone_trainable("linear") == 0);
   CHECK(backbone_trainable("full") == 85798656);
   CHECK(backbone_trainable("bitfit") == 102912);
   CHECK(backbone_trainable("adapter", {{"bottleneck", 8}}) == 156768);
   CHECK(backbone_trainable("adaptformer", {{"bottleneck", 8}}) == 156768);
-  // METHODS.md lists 1,190,400 at h = 64 (DyT's "1.19 M"); the same formula as at h = 8,
-  // 12·(2·768·h + h + 768), gives 1,189,632 — the table's figure is 768 (= 12·64) higher.
+  // The papers' "1.19 M" at h = 64: the formula of h = 8, 12·(2·768·h + h + 768), gives
+  // 1,189,632, as docs/METHODS.md lists.
   CHECK(backbone_trainable("adaptformer", {{"bottleneck", 64}}) == 1189632);
   CHECK(backbone_trainable("lora", {{"r", 8}}) == 294912);
   CHECK(backbone_trainable("ssf") == 205824);

@@ -54,10 +54,10 @@ struct ZeroAdapter : SequentialTuner {  // silences the sub-block it follows
 };
 }  // namespace
 
-TEST_CASE("swin: relative position index follows FORMATS.md and torchvision", "[nn][swin]") {
+TEST_CASE("swin: relative position index follows docs/FORMATS.md and torchvision", "[nn][swin]") {
   for (int64_t W : {2, 3, 7}) {
     INFO("window " << W);
-    // FORMATS.md: coords flattened c (2, N); rel = c[:, :, None] - c[:, None, :];
+    // docs/FORMATS.md: coords flattened c (2, N); rel = c[:, :, None] - c[:, None, :];
     // rel[0] += W-1; rel[1] += W-1; rel[0] *= 2W-1; index = rel[0] + rel[1].
     const int64_t N = W * W;
     std::vector<int64_t> c0(N), c1(N), want(N * N);

@@ -2,8 +2,9 @@
 //
 // Any code (the CLI, benchmarks, tests) may include this header and call these functions in
 // every build: with CUDA compiled in (meson -Dcuda=enabled/auto, which defines VT_WITH_CUDA)
-// they talk to the GPU backend in engine/cuda/*.cu; without it engine/cuda/stub.cpp provides
-// them (no devices, zero stats, set_allow_tf32 only remembers the flag).
+// they talk to the GPU backend in engine/cuda/*.cu, loaded on first use by engine/cuda/loader.cpp;
+// without CUDA or without the module: no devices, zero stats, set_allow_tf32 only remembers
+// the flag.
 //
 // The backend itself (struct CudaBackend, engine/cuda/cuda_common.cuh) is reached through
 // backend_for(Device::cuda(i)) like any backend; nothing outside engine/cuda sees CUDA types.

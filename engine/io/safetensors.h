@@ -1,4 +1,4 @@
-// safetensors.h — read and write the safetensors checkpoint format (see shared FORMATS.md).
+// safetensors.h — read and write the safetensors checkpoint format (docs/FORMATS.md).
 //
 // Reading memory-maps the file and validates the header as untrusted input: header size,
 // JSON syntax, dtypes, shapes, and that data offsets tile the buffer with no hole, overlap or

@@ -1,4 +1,4 @@
-// readers.h — data set readers for the formats the benchmarks ship in (shared/docs/FORMATS.md).
+// readers.h — data set readers for the formats the benchmarks ship in (docs/FORMATS.md).
 //
 // Each reader validates its input as untrusted: a missing file, a truncated file, a wrong magic
 // number, a corrupt gzip stream, a label out of range, a bad list line or an undecodable image

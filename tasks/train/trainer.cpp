@@ -1,4 +1,4 @@
-// trainer.cpp — train_classifier, evaluate, topk_correct (see trainer.h).
+// trainer.cpp — train_model and evaluate (see trainer.h); the metrics are in metric.cpp.
 #include "tasks/train/trainer.h"
 
 #include <chrono>

@@ -1,5 +1,6 @@
 // test_cli_train.cpp — finetune, eval and merge run as a user would: a tiny ViT (the
 // vit_test_tiny fixture as "pretrained" weights) adapted to a generated 4-class IDX data set.
+#include "nn/model_zoo.h"
 #include "tests/cli/cli_sandbox.h"
 
 using namespace cli_test;
@@ -142,4 +143,51 @@ TEST_CASE("bench prints one JSON line per run", "[cli][bench]") {
   }
   Result r = box.run({"bench", "--model", "vit_test_tiny", "--mode", "both"});
   REQUIRE(r.code == 2);
+}
+
+TEST_CASE("a model directory stands wherever a model name and weights do", "[cli][model]") {
+  Sandbox box;
+  const std::string weights = fixture("vit_test_tiny_timm.safetensors");
+  {  // DIR = config.json + model.safetensors of the fixture's model (nn/model_zoo.h)
+    nn::StateDict sd = nn::read_checkpoint(weights);
+    auto m = nn::create_model("vit_test_tiny");
+    m->reset_head(m->checkpoint_classes(sd));
+    m->load_checkpoint(sd, {}, weights);
+    nn::save_model_dir(box.path("model"), *m);
+  }
+  // forward: --checkpoint defaults to DIR/model.safetensors; the logits are the fixture's.
+  Result r = box.run({"forward", "--model", box.path("model"), "--input", kIO, "--output", box.path("o.safetensors")});
+  REQUIRE(r.code == 0);
+  require_close(load_safetensors(box.path("o.safetensors")).tensors.at("logits"),
+                load_safetensors(kIO).tensors.at("logits"), 1e-4, 1e-5, "model directory");
+  r = box.run({"params", "--model", box.path("model"), "--method", "lora"});
+  REQUIRE(r.code == 0);
+  CHECK(last_json_line(r.out).at("model") == "vit_test_tiny");
+
+  // finetune and eval from the directory equal the same runs from name + weights.
+  write_toy_idx(box, "train", 48);
+  write_toy_idx(box, "t10k", 24);
+  const std::string data = "fashion-mnist:" + box.dir.string();
+  auto finetune = [&](std::vector<std::string> model, const std::string& out) {
+    std::vector<std::string> a = {"finetune", "--data", data, "--method", "lora", "--epochs", "1", "--batch", "16",
+                                  "--normalize", "none", "--out", box.path(out), "--progress", "none"};
+    a.insert(a.end(), model.begin(), model.end());
+    Result res = box.run(a);
+    REQUIRE(res.code == 0);
+    return last_json_line(res.out);
+  };
+  const auto by_dir = finetune({"--model", box.path("model")}, "a");
+  const auto by_name = finetune({"--model", "vit_test_tiny", "--weights", weights}, "b");
+  CHECK(by_dir.at("last_train_loss") == by_name.at("last_train_loss"));
+  CHECK(by_dir.at("best_top1") == by_name.at("best_top1"));
+  r = box.run({"eval", "--model", box.path("model"), "--adapter", box.path("a/best"), "--data", data,
+               "--normalize", "none", "--progress", "none"});
+  REQUIRE(r.code == 0);
+  CHECK(last_json_line(r.out).at("top1") == by_dir.at("best_top1"));
+
+  // A directory without config.json is no model.
+  fs::create_directories(box.path("empty"));
+  r = box.run({"params", "--model", box.path("empty")});
+  require_runtime_error(r);
+  CHECK_THAT(r.err, Catch::Contains("unknown model '" + box.path("empty") + "'"));
 }

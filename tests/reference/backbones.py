@@ -6,8 +6,8 @@ in torchvision naming and in timm naming, plus inputs, logits and input gradient
 
 Outputs tests/fixtures/<name>_{torchvision,timm,io}.safetensors for each config below. The C++
 tests (tests/test_vit.cpp) load both namings and must reproduce the logits and the input
-gradient. Full-size ViT-B/16 weights (330 MB) are not committed: for it the tests check the
-parameter count and the key set against tests/fixtures/vit_base_keys.txt written here.
+gradient. Full-size ViT-B/16 weights (330 MB) are not committed: tests/reference/backbones_full.py
+checks ViT-B/16 and Swin-T against torchvision with formula weights (only the logits are kept).
 
 Swin (tests/test_swin.cpp): torchvision 0.14's SwinTransformer and timm's agree on every
 convention the fixtures exercise — the relative-position index, cyclic shift by -window/2 (rolled

@@ -13,7 +13,7 @@ peft.py's layout (images, G, <case>.param.*, <case>.logits, <case>.grad.*) plus,
     <case>.loss               the DyT loss value (its grads are d loss / d parameter)
 
 Convpass and iConFormer are peft_tuners.py's. U-Tuning and DyT are here, written from their papers'
-equations (METHODS.md): U-Tuning's parallel prefix/prompt is (1 - lambda) Attn(Q, K, V) +
+equations (docs/METHODS.md): U-Tuning's parallel prefix/prompt is (1 - lambda) Attn(Q, K, V) +
 lambda Attn(Q, K_pre, V_pre) with lambda the prefix's share of the softmax mass, computed directly
 (not by the prefix-tuning code; that they agree is asserted below). DyT: MLP outputs gated per
 token, m = [E > 0] in eval, and in training the straight-through Gumbel-sigmoid with the fixed
