@@ -70,6 +70,7 @@ struct Backend {
 
   // ---- matrix multiply, row-major BLAS-style, batched with element strides ----
   // C[i] = alpha * op(A[i]) * op(B[i]) + beta * C[i], op(A) is m×k, op(B) is k×n.
+  // dtype BF16 is mixed precision: A and B are BF16, C is F32 and the sums are F32.
   virtual void gemm(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                     double alpha, const void* a, int64_t lda, int64_t stride_a, const void* b,
                     int64_t ldb, int64_t stride_b, double beta, void* c, int64_t ldc,

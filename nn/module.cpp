@@ -182,19 +182,21 @@ ParamReport Module::param_report(const std::string& head_prefix) const {
   return r;
 }
 
+void convert_in_place(const Tensor& t, const std::function<Tensor(const Tensor&)>& conv) {
+  if (!t.defined()) return;
+  Tensor moved = conv(t.detach());
+  if (moved.storage() == t.storage()) return;
+  TensorImpl* impl = t.impl();
+  impl->storage = moved.storage();
+  impl->strides = moved.strides();
+  impl->offset = moved.offset();
+  impl->dtype = moved.dtype();
+  impl->grad = Tensor();
+}
+
 // Rebinds every parameter/buffer impl to converted storage, so existing handles see it.
 static void convert_all(Module& root, const std::function<Tensor(const Tensor&)>& conv) {
-  auto move = [&](const Tensor& t) {
-    if (!t.defined()) return;
-    Tensor moved = conv(t.detach());
-    if (moved.storage() == t.storage()) return;
-    TensorImpl* impl = t.impl();
-    impl->storage = moved.storage();
-    impl->strides = moved.strides();
-    impl->offset = moved.offset();
-    impl->dtype = moved.dtype();
-    impl->grad = Tensor();
-  };
+  auto move = [&](const Tensor& t) { convert_in_place(t, conv); };
   for (auto& [n, t] : root.named_parameters()) move(t);
   for (auto& [n, t] : root.named_buffers()) move(t);
 }

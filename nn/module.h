@@ -95,4 +95,8 @@ class Module {
 
 bool glob_match(const std::string& pattern, const std::string& text);
 
+// Rebinds t's storage, strides and dtype to conv(t) (e.g. t.to(DType::BF16)): every handle to
+// the tensor (a module's parameter, a tuner's reference) sees the converted one.
+void convert_in_place(const Tensor& t, const std::function<Tensor(const Tensor&)>& conv);
+
 }  // namespace vt::nn

@@ -7,17 +7,21 @@
 
 namespace vt::peft {
 
-// A new module moved to `ref`'s dtype and device (tuners attach to models in any dtype).
+// The dtype a tuner's own (trainable) tensors take beside a frozen weight `ref`: ref's, except
+// that a BF16 weight (mixed precision, nn/precision.h) gets F32 master weights.
+inline DType working_dtype(const Tensor& ref) { return ref.dtype() == DType::BF16 ? DType::F32 : ref.dtype(); }
+
+// A new module moved to `ref`'s working dtype and device (tuners attach to models in any dtype).
 template <typename M>
 std::shared_ptr<M> placed_like(std::shared_ptr<M> m, const Tensor& ref) {
-  m->to(ref.dtype());
+  m->to(working_dtype(ref));
   m->to(ref.device());
   return m;
 }
 
-// An uninitialised (shape) tensor with ref's dtype and device.
+// An uninitialised (shape) tensor with ref's working dtype and device.
 inline Tensor empty_like_dev(const Shape& shape, const Tensor& ref) {
-  return Tensor::empty(shape, ref.dtype(), ref.device());
+  return Tensor::empty(shape, working_dtype(ref), ref.device());
 }
 
 // down: D -> h, up: h -> D, both with bias; the activation sits between (chosen by the tuner).

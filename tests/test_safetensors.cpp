@@ -1,5 +1,6 @@
 // test_safetensors.cpp — the format's test vectors, round trips, and every malformed-file path.
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "tests/helpers.h"
@@ -59,7 +60,7 @@ TEST_CASE("safetensors round trip keeps dtypes, shapes and metadata", "[io][safe
   }
 }
 
-TEST_CASE("safetensors reads F16 and BF16 as F32", "[io][safetensors]") {
+TEST_CASE("safetensors reads F16 as F32, BF16 as BF16, and writes BF16 back unchanged", "[io][safetensors][bf16]") {
   // 1.0, -2.0, 0.5 in f16: 0x3c00, 0xc000, 0x3800; in bf16: 0x3f80, 0xc000, 0x3f00
   std::string f16("\x00\x3c\x00\xc0\x00\x38", 6), bf16("\x80\x3f\x00\xc0\x00\x3f", 6);
   std::string js = R"({"h":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},"b":{"dtype":"BF16","shape":[3],"data_offsets":[6,12]}})";
@@ -67,7 +68,13 @@ TEST_CASE("safetensors reads F16 and BF16 as F32", "[io][safetensors]") {
   auto f = load_safetensors(tmp("half.st"));
   REQUIRE(f.tensors.at("h").dtype() == DType::F32);
   REQUIRE(f.tensors.at("h").to_vector() == std::vector<double>{1.0, -2.0, 0.5});
+  REQUIRE(f.tensors.at("b").dtype() == DType::BF16);
   REQUIRE(f.tensors.at("b").to_vector() == std::vector<double>{1.0, -2.0, 0.5});
+  // Written as BF16: the same two bytes per element, no detour through F32.
+  save_safetensors(tmp("b16.st"), {{"b", f.tensors.at("b")}});
+  auto g = load_safetensors(tmp("b16.st"));
+  REQUIRE(g.tensors.at("b").dtype() == DType::BF16);
+  REQUIRE(std::memcmp(g.tensors.at("b").raw(), bf16.data(), 6) == 0);
 }
 
 TEST_CASE("malformed safetensors files are rejected with a clear message", "[io][safetensors][errors]") {

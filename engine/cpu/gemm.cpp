@@ -75,6 +75,9 @@ void CpuBackend::gemm(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64
                       double alpha, const void* a, int64_t lda, int64_t sa, const void* b,
                       int64_t ldb, int64_t sb, double beta, void* c, int64_t ldc, int64_t sc,
                       int64_t batch) {
+  if (dtype == DType::BF16)
+    return gemm_bf16(ta, tb, m, n, k, alpha, static_cast<const uint16_t*>(a), lda, sa,
+                     static_cast<const uint16_t*>(b), ldb, sb, beta, static_cast<float*>(c), ldc, sc, batch);
   dispatch_float(dtype, "gemm", [&](auto tag) {
     using scalar_t = typename decltype(tag)::type;
     const scalar_t* A = static_cast<const scalar_t*>(a);

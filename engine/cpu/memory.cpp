@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/bf16.h"
 #include "engine/cpu/cpu_backend.h"
 
 namespace vt {
@@ -87,6 +88,7 @@ static double load_as_double(DType t, const char* p) {
     case DType::I32: return *reinterpret_cast<const int32_t*>(p);
     case DType::U8: return *reinterpret_cast<const uint8_t*>(p);
     case DType::Bool: return *reinterpret_cast<const uint8_t*>(p) ? 1.0 : 0.0;
+    case DType::BF16: return bf16_to_float(*reinterpret_cast<const uint16_t*>(p));
     default: throw Error(std::string("copy: dtype ") + dtype_name(t) + " is not supported on cpu");
   }
 }
@@ -98,6 +100,7 @@ static void store_double(DType t, char* p, double v) {
     case DType::I32: *reinterpret_cast<int32_t*>(p) = (int32_t)v; break;
     case DType::U8: *reinterpret_cast<uint8_t*>(p) = (uint8_t)v; break;
     case DType::Bool: *reinterpret_cast<uint8_t*>(p) = v != 0.0; break;
+    case DType::BF16: *reinterpret_cast<uint16_t*>(p) = float_to_bf16((float)v); break;  // via F32, as torch
     default: throw Error(std::string("copy: dtype ") + dtype_name(t) + " is not supported on cpu");
   }
 }
@@ -113,6 +116,12 @@ void CpuBackend::copy(const Tensor& src, Tensor& dst) {
   if (src.dtype() == dst.dtype() && src.is_contiguous() && dst.is_contiguous()) {
     std::memcpy(dst.raw(), src.raw(), n * es);
     return;
+  }
+  if (src.is_contiguous() && dst.is_contiguous()) {  // the mixed-precision conversions, vectorised
+    if (src.dtype() == DType::F32 && dst.dtype() == DType::BF16)
+      return float_to_bf16_n(src.data<float>(), static_cast<uint16_t*>(dst.raw()), n);
+    if (src.dtype() == DType::BF16 && dst.dtype() == DType::F32)
+      return bf16_to_float_n(static_cast<const uint16_t*>(src.raw()), dst.data<float>(), n);
   }
   // Rows of the innermost dim; the outer index is decomposed once per row.
   const Shape& shape = src.shape();

@@ -47,13 +47,6 @@ float half_to_float(uint16_t h) {
   return f;
 }
 
-float bf16_to_float(uint16_t h) {
-  uint32_t bits = (uint32_t)h << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 struct Mapping {
   void* ptr = nullptr;
   size_t size = 0;
@@ -122,13 +115,13 @@ SafetensorsFile parse_safetensors(const std::shared_ptr<Storage>& bytes, const s
     entries.push_back({key, b, en});
     const uint8_t* p = base + data_start + b;
     Tensor t;
-    if (dt == DType::F16 || dt == DType::BF16) {
+    if (dt == DType::F16) {  // widened: no CPU kernel takes F16 (BF16 stays BF16, below)
       t = Tensor::empty(shape, DType::F32);
       float* q = t.data<float>();
       for (int64_t i = 0; i < t.numel(); ++i) {
         uint16_t h;
         std::memcpy(&h, p + 2 * i, 2);
-        q[i] = dt == DType::F16 ? half_to_float(h) : bf16_to_float(h);
+        q[i] = half_to_float(h);
       }
     } else if (((uintptr_t)p) % dtype_size(dt) == 0) {
       auto st = std::make_shared<Storage>(const_cast<uint8_t*>(p), en - b, Device::cpu(),
@@ -213,7 +206,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   std::vector<Tensor> host;
   for (const auto& [name, t] : tensors) {
     Tensor c = t.detach().to(Device::cpu()).contiguous();
-    if (c.dtype() == DType::BF16 || c.dtype() == DType::F16)
+    if (c.dtype() == DType::F16)
       throw Error(path + ": writing " + dtype_name(c.dtype()) + " tensors is not supported");
     std::string shp = "[";
     for (size_t i = 0; i < c.shape().size(); ++i) shp += (i ? "," : "") + std::to_string(c.shape()[i]);

@@ -2,8 +2,8 @@
 //
 // Reading memory-maps the file and validates the header as untrusted input: header size,
 // JSON syntax, dtypes, shapes, and that data offsets tile the buffer with no hole, overlap or
-// overrun. Tensors are returned as views on the mapping (zero copy); F16/BF16 are converted
-// to F32 on load. Writing goes to a temp file that is renamed over the target (atomic).
+// overrun. Tensors are returned as views on the mapping (zero copy), BF16 as BF16; F16 is
+// widened to F32 on load (no kernel takes F16). BF16 is written as BF16. Writing goes to a temp file that is renamed over the target (atomic).
 #pragma once
 #include <map>
 #include <string>

@@ -5,6 +5,8 @@
 //   linear: x (..., K), w (N, K), b (N) -> y = x wᵀ + b   (..., N)
 //           dx = g w (needs w),  dw = gᵀ x (needs x),  db = Σ_rows g (needs nothing)
 // A frozen w therefore keeps x out of the saved set, and no dw GEMM is run.
+// Mixed precision (nn/precision.h): a frozen BF16 w with an F32 x runs both GEMMs in BF16 —
+// x (and in the backward g) rounded to BF16, F32 sums, F32 y and dx.
 #include "engine/ops/op_utils.h"
 
 namespace vt {
@@ -132,7 +134,17 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
                    const Tensor& base, double scale) {
   check_defined(name, x);
   check_defined(name, w, "weight");
-  check_same(name, x, w);
+  const bool mixed = w.dtype() == DType::BF16 && x.dtype() == DType::F32;
+  if (mixed) {
+    if (w.device() != x.device())
+      throw Error(std::string(name) + ": tensors on different devices (" + x.device().str() + " and " +
+                  w.device().str() + ")");
+    if (w.requires_grad())
+      throw Error(std::string(name) + ": a BF16 weight " + shape_str(w.shape()) +
+                  " must be frozen (trainable weights stay F32: nn/precision.h)");
+  } else {
+    check_same(name, x, w);
+  }
   check_float(name, x);
   if (w.dim() != 2 || x.dim() < 1 || x.size(-1) != w.size(1))
     throw Error(std::string(name) + ": input " + shape_str(x.shape()) +
@@ -155,6 +167,7 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
   }
   Tensor x2 = contiguous_raw(x);  // (R, K)
   Tensor wc = contiguous_raw(w);  // (N, K)
+  const DType gemm_t = mixed ? DType::BF16 : x.dtype();
   Tensor y = Tensor::empty(os, x.dtype(), x.device());  // (R, N)
   Backend& be = backend_for(x);
   if (y.numel()) {
@@ -163,7 +176,8 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
       Tensor rows = Tensor::make_view(y.storage(), {R, N}, {N, 1}, 0, y.dtype());  // (R, N)
       be.copy(expand_raw(b, {R, N}), rows);
     }
-    be.gemm(x.dtype(), false, true, R, N, K, scale, x2.raw(), K, 0, wc.raw(), K, 0,
+    const Tensor xg = mixed ? x2.detach().to(DType::BF16) : x2;  // (R, K) in the GEMM's input type
+    be.gemm(gemm_t, false, true, R, N, K, scale, xg.raw(), K, 0, wc.raw(), K, 0,
             b.defined() || base.defined() ? 1.0 : 0.0, y.raw(), N, 0, 1);
   }
   if (auto ctx = grad_ctx({x, w, b, base})) {
@@ -171,13 +185,14 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
     Tensor sw = ctx[0] ? wc : Tensor();  // only dX needs the weight
     Shape xs = x.shape();
     const bool nb = ctx[2], nbase = ctx[3];
-    record(y, name, ctx, [sx, sw, xs, nb, nbase, R, N, K, scale](const Tensor& g) -> Grads {
+    record(y, name, ctx, [sx, sw, xs, nb, nbase, R, N, K, scale, mixed, gemm_t](const Tensor& g) -> Grads {
       Tensor gc = contiguous_raw(g);  // (R, N)
       Backend& be = backend_for(gc);
       Grads r(4);
       if (sw.defined()) {  // dX (R, K) = scale · g (R, N) · W (N, K)
         r[0] = Tensor::empty(xs, gc.dtype(), gc.device());
-        be.gemm(gc.dtype(), false, false, R, K, N, scale, gc.raw(), N, 0, sw.raw(), K, 0, 0.0,
+        const Tensor gg = mixed ? gc.detach().to(DType::BF16) : gc;
+        be.gemm(gemm_t, false, false, R, K, N, scale, gg.raw(), N, 0, sw.raw(), K, 0, 0.0,
                 r[0].raw(), K, 0, 1);
       }
       if (sx.defined()) {  // dW (N, K) = scale · gᵀ (N, R) · X (R, K)

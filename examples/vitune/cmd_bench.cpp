@@ -36,6 +36,7 @@ namespace {
 struct BenchOptions {
   ModelOptions model;
   MethodOptions method;
+  PrecisionOption precision;
   int64_t batch = 8, steps = 10, threads = 0;
   std::string mode = "train";
   bool no_skipping = false;  // DyT: every token through every MLP (the dense baseline)
@@ -74,6 +75,7 @@ void run_bench(const BenchOptions& o) {
   ModelSpec spec = o.model.model_spec();
   auto model = vt::nn::create_model(spec);
   vt::peft::TunerConfig t = vt::peft::apply_method(*model, o.method.tuner("linear"));
+  const std::string precision = o.precision.apply(*model);
   const int64_t size = model->img_size();
   vt::manual_seed(0);
   vt::Tensor x = vt::randn({o.batch, model->in_chans(), size, size});
@@ -104,7 +106,7 @@ void run_bench(const BenchOptions& o) {
   const double step = times[times.size() / 2];
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  nlohmann::json j = {{"model", model->name()}, {"method", t.method}, {"mode", o.mode},
+  nlohmann::json j = {{"model", model->name()}, {"method", t.method}, {"mode", o.mode}, {"precision", precision},
                       {"batch", o.batch}, {"threads", omp_get_max_threads()}, {"step_s", step},
                       {"img_per_s", o.batch / step}, {"peak_rss_mb", ru.ru_maxrss / 1024.0},
                       {"model_rss_mb", model_rss},
@@ -125,6 +127,7 @@ Command add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("bench", "Time a training or inference step (JSON on stdout)");
   o->model.add_to(*cmd, "Classes of the head (default: the config's)");
   o->method.add_to(*cmd, "linear");
+  o->precision.add_to(*cmd);
   cmd->add_option("--batch", o->batch, "Batch size")->check(CLI::PositiveNumber);
   cmd->add_option("--steps", o->steps, "Timed steps (after 2 warm-up steps)")->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o->threads, "CPU threads (default: OMP_NUM_THREADS / all)")

@@ -37,6 +37,7 @@ struct DemoOptions {
   int64_t pretrain_epochs = 3, epochs = 15, train_images = 1000, workers = 1;
   std::string progress = "auto";
   bool fresh = false;
+  PrecisionOption precision;
 };
 
 vt::nn::ViTConfig demo_config(int64_t classes) {
@@ -98,6 +99,7 @@ Row adapt(const DemoOptions& o, const std::string& method, const std::string& pr
   json opts = json::object();
   if (method == "convpass") opts["scale"] = 1.0;  // s from the paper's grid, for this small model
   vt::peft::TunerConfig tuner = vt::peft::apply_method(model, {method, opts});
+  o.precision.apply(model);  // frozen weights in BF16 with --precision bf16 (the pretraining is F32)
   vt::tasks::TaskModel clf;
   clf.module = &model;
   clf.forward = [&](const vt::Tensor& x) { return model.forward(x); };
@@ -131,8 +133,9 @@ void run_demo(const DemoOptions& o) {
   for (const std::string& m : o.methods) rows.push_back(adapt(o, m, pretrained, few, test));
 
   std::printf("\nvitune demo: Fashion-MNIST, pretrained on 5 clothing classes, adapted to the other 5\n"
-              "from %lld labelled images; top-1 on %lld test images.\n\n",
-              (long long)few->size(), (long long)test->size());
+              "from %lld labelled images; top-1 on %lld test images; precision %s.\n\n",
+              (long long)few->size(), (long long)test->size(),
+              vt::nn::precision_name(vt::nn::parse_precision(o.precision.value)).c_str());
   std::printf("%-12s %8s %14s %10s\n", "method", "top-1 %", "trainable", "time (s)");
   json table = json::array();
   std::vector<std::pair<std::string, double>> bars;
@@ -145,7 +148,8 @@ void run_demo(const DemoOptions& o) {
   vt::tasks::write_bar_chart_svg(o.out + "/accuracy.svg", "Fashion-MNIST, 5 new classes from 1,000 images",
                                  "top-1 accuracy (%)", bars);
   json summary = {{"runs", table}, {"train_images", few->size()}, {"test_images", test->size()},
-                  {"total_seconds", seconds_since(t0)}};
+                  {"total_seconds", seconds_since(t0)},
+                  {"precision", vt::nn::precision_name(vt::nn::parse_precision(o.precision.value))}};
   vt::write_file_atomic(o.out + "/summary.json", summary.dump(2) + "\n");
   std::printf("\ntotal %.0f s; curves in %s/<method>/curve.svg, the comparison in %s/accuracy.svg\n",
               seconds_since(t0), o.out.c_str(), o.out.c_str());
@@ -168,6 +172,7 @@ Command add_demo_command(CLI::App& app) {
   cmd->add_option("--progress", o->progress, "auto, bar, lines or none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
   cmd->add_flag("--fresh", o->fresh, "Pretrain again even if a cached model exists");
+  o->precision.add_to(*cmd);
   return {cmd, [o] { run_demo(*o); }};
 }
 

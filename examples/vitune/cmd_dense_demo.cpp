@@ -36,6 +36,7 @@ struct DenseDemoOptions {
   int64_t epochs = 8, channels = 64, workers = 1;
   std::string progress = "auto";
   bool fresh = false;
+  PrecisionOption precision;
 };
 
 vt::nn::SwinConfig scene_swin(int64_t classes) {
@@ -134,6 +135,7 @@ Row adapt(const DenseDemoOptions& o, const std::string& task, const std::string&
   const vt::dense::DenseHeadConfig hc = head_config(topt, vt::data::kSceneClasses);
   auto head = vt::dense::attach_dense_head(model, hc);
   vt::peft::TunerConfig tuner = vt::peft::apply_method(model, {o.method, json::object()}, task);
+  o.precision.apply(model);
   vt::peft::AdapterInfo info{tuner, "swin_scene", hc.num_classes, hc.to_json()};
   vt::dense::DenseTaskOptions dopt;
   dopt.depth.max_depth = vt::data::kSceneMaxDepth;
@@ -161,8 +163,9 @@ void run_dense_demo(const DenseDemoOptions& o) {
   const std::string pretrained = pretrain(o);
   std::vector<Row> rows{adapt(o, "segmentation", pretrained), adapt(o, "depth", pretrained)};
   std::printf("\nvitune dense-demo: swin_scene pretrained on scene classification, frozen, adapted with "
-              "%s + a decoder\nfrom %lld scenes per task; scored on %lld other scenes.\n\n",
-              o.method.c_str(), (long long)o.train_images, (long long)o.eval_images);
+              "%s + a decoder\nfrom %lld scenes per task; scored on %lld other scenes; precision %s.\n\n",
+              o.method.c_str(), (long long)o.train_images, (long long)o.eval_images,
+              vt::nn::precision_name(vt::nn::parse_precision(o.precision.value)).c_str());
   std::printf("%-13s %-8s %9s %9s %12s %9s\n", "task", "metric", "vitune", "trivial", "trainable", "time (s)");
   json table = json::array();
   for (const Row& r : rows) {
@@ -176,7 +179,8 @@ void run_dense_demo(const DenseDemoOptions& o) {
   }
   std::printf("\ntrivial: every pixel ground (segmentation); the ground plane's depth everywhere, "
               "which already\nknows the scene's geometry and misses only the shapes (depth).\n");
-  json summary = {{"method", o.method}, {"runs", table}, {"total_seconds", seconds_since(t0)}};
+  json summary = {{"method", o.method}, {"runs", table}, {"total_seconds", seconds_since(t0)},
+                  {"precision", vt::nn::precision_name(vt::nn::parse_precision(o.precision.value))}};
   vt::write_file_atomic(o.out + "/summary.json", summary.dump(2) + "\n");
   std::printf("\ntotal %.0f s; curves in %s/<task>/curve.svg, pictures in %s/<task>/predictions/\n",
               seconds_since(t0), o.out.c_str(), o.out.c_str());
@@ -200,6 +204,7 @@ Command add_dense_demo_command(CLI::App& app) {
   cmd->add_option("--progress", o->progress, "auto, bar, lines or none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
   cmd->add_flag("--fresh", o->fresh, "Pretrain again even if a cached model exists");
+  o->precision.add_to(*cmd);
   return {cmd, [o] { run_dense_demo(*o); }};
 }
 

@@ -16,6 +16,7 @@ namespace {
 
 struct EvalOptions {
   ModelOptions model;
+  PrecisionOption precision;
   DataOptions data;
   TaskOptions task;
   std::string weights, adapter, progress = "auto";
@@ -37,6 +38,7 @@ void run_dense_eval(const EvalOptions& o) {
   auto model = vt::nn::load_model(o.model.model_spec(), o.weights, 0);
   auto head = attach_decoder(*model, hc);
   vt::peft::load_adapter(o.adapter, *model);
+  const std::string precision = o.precision.apply(*model);
   const int64_t size = o.data.img_size > 0 ? o.data.img_size : model->img_size();
   auto loader = dense_loader(o.data, eval, false, size);
   TaskOptions t = o.task;
@@ -44,7 +46,7 @@ void run_dense_eval(const EvalOptions& o) {
   vt::tasks::TaskModel m = dense_task(*model, *head, t, info);
   save_predictions(m, t, vt::data::normalization(o.data.normalize), hc.num_classes);
   vt::tasks::EvalResult r = vt::tasks::evaluate(m, *loader, o.progress);
-  nlohmann::json j = {{"model", model->name()}, {"task", hc.task}, {"adapter", o.adapter},
+  nlohmann::json j = {{"model", model->name()}, {"task", hc.task}, {"adapter", o.adapter}, {"precision", precision},
                       {"data", eval->describe()}, {"images", r.images}, {"seconds", r.seconds}};
   j.update(r.metrics);
   if (!t.save_predictions.empty()) j["predictions"] = t.save_predictions;
@@ -66,12 +68,13 @@ void run_eval(const EvalOptions& o) {
   auto model = vt::nn::load_model(o.model.model_spec(), o.weights, classes);
   if (!o.adapter.empty()) vt::peft::load_adapter(o.adapter, *model);
   if (o.dense) vt::nn::set_token_skipping(*model, false);  // DyT's dense speed baseline
+  const std::string precision = o.precision.apply(*model);
   const int64_t size = o.data.img_size > 0 ? o.data.img_size : model->img_size();
   auto loader = o.data.loader(eval, false, size);
   vt::tasks::TaskModel clf = as_classifier(*model, info);
   vt::peft::method_reset_stats(info.tuner, *model);
   vt::tasks::EvalResult r = vt::tasks::evaluate(clf, *loader, o.progress);
-  nlohmann::json j = {{"model", model->name()}, {"adapter", o.adapter}, {"data", eval->describe()},
+  nlohmann::json j = {{"model", model->name()}, {"adapter", o.adapter}, {"precision", precision}, {"data", eval->describe()},
                       {"images", r.images},
                       {"seconds", r.seconds}, {"img_per_s", r.seconds > 0 ? r.images / r.seconds : 0.0}};
   j.update(r.metrics);  // top1, top5, loss
@@ -87,6 +90,7 @@ Command add_eval_command(CLI::App& app) {
   o->model.add_to(*cmd, "Classes of the head (default: the adapter's or the data's)");
   cmd->add_option("--weights", o->weights, "Backbone checkpoint");
   cmd->add_option("--adapter", o->adapter, "Adapter directory written by finetune (OUT/best)");
+  o->precision.add_to(*cmd);
   o->data.add_to(*cmd, false);
   o->task.add_to(*cmd, true);
   cmd->add_flag("--no-token-skipping", o->dense,

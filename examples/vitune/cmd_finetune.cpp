@@ -25,7 +25,8 @@ struct FinetuneOptions {
   DataOptions data;
   TaskOptions task;
   vt::tasks::TrainOptions train;
-  std::string weights;
+  PrecisionOption precision;
+  std::string weights, precision_used = "fp32";
 };
 
 void print_summary(const vt::tasks::TrainSummary& s, vt::nn::ImageModel& model, const vt::peft::TunerConfig& tuner,
@@ -34,6 +35,7 @@ void print_summary(const vt::tasks::TrainSummary& s, vt::nn::ImageModel& model, 
   j["model"] = model.name();
   j["task"] = o.task.task;
   j["method"] = tuner.method;
+  j["precision"] = o.precision_used;
   j["options"] = tuner.options;
   j["out"] = o.train.out_dir;
   std::printf("%s\n", j.dump().c_str());
@@ -53,6 +55,7 @@ void run_dense_finetune(FinetuneOptions& o) {
   const vt::dense::DenseHeadConfig hc = head_config(o.task, classes);
   auto head = attach_decoder(*model, hc);
   vt::peft::TunerConfig tuner = vt::peft::apply_method(*model, o.method.tuner("linear"), task);
+  o.precision_used = o.precision.apply(*model);
   const int64_t size = o.data.img_size > 0 ? o.data.img_size : model->img_size();
   auto train_loader = dense_loader(o.data, train, true, size);
   auto eval_loader = dense_loader(o.data, eval, false, size);
@@ -81,6 +84,7 @@ void run_finetune(FinetuneOptions& o) {
                                                     std::to_string(classes) + " classes");
   auto model = vt::nn::load_model(o.model.model_spec(), o.weights, classes);
   vt::peft::TunerConfig tuner = vt::peft::apply_method(*model, o.method.tuner("linear"));
+  o.precision_used = o.precision.apply(*model);
   const int64_t size = o.data.img_size > 0 ? o.data.img_size : model->img_size();
   auto train_loader = o.data.loader(train, true, size);
   auto eval_loader = o.data.loader(eval, false, size);
@@ -102,6 +106,7 @@ Command add_finetune_command(CLI::App& app) {
   o->model.add_to(*cmd, "Must equal the training data's classes if given");
   cmd->add_option("--weights", o->weights, "Pretrained backbone checkpoint (.safetensors or .npz)");
   o->method.add_to(*cmd, "linear");
+  o->precision.add_to(*cmd);
   o->data.add_to(*cmd, true);
   o->task.add_to(*cmd, false);
   auto& t = o->train;

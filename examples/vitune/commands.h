@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "nn/model_zoo.h"
+#include "nn/precision.h"
 #include "peft/method.h"
 
 namespace vitune {
@@ -41,6 +42,14 @@ struct ModelOptions {
   int64_t num_classes = -1;
   void add_to(CLI::App& cmd, const std::string& num_classes_help);
   ModelSpec model_spec() const;
+};
+
+// --precision fp32|bf16|auto (nn/precision.h); apply() after the method or adapter is on the
+// model converts its frozen GEMM weights and returns the name of the precision in use.
+struct PrecisionOption {
+  std::string value = "fp32";
+  void add_to(CLI::App& cmd);
+  std::string apply(vt::nn::Module& model) const;
 };
 
 // The PEFT method options: --method NAME, --method-opt key=value (repeatable), or

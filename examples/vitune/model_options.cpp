@@ -1,4 +1,5 @@
-// model_options.cpp — the --model / --model-config / --num-classes options (see commands.h).
+// model_options.cpp — the --model / --model-config / --num-classes and --precision options
+// (see commands.h).
 #include "examples/vitune/commands.h"
 
 namespace vitune {
@@ -28,6 +29,20 @@ void ModelOptions::add_to(CLI::App& cmd, const std::string& num_classes_help) {
                            "named one; \"family\": \"vit\"|\"swin\", default from base)");
   m->excludes(f);
   cmd.add_option("--num-classes", num_classes, num_classes_help)->check(non_negative_integer());
+}
+
+void PrecisionOption::add_to(CLI::App& cmd) {
+  cmd.add_option("--precision", value,
+                 "fp32, bf16 (frozen weights and their GEMMs in BF16, adapters F32) or auto (bf16 where "
+                 "the CPU has native BF16)")
+      ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
+      ->capture_default_str();
+}
+
+std::string PrecisionOption::apply(vt::nn::Module& model) const {
+  const vt::nn::Precision p = vt::nn::parse_precision(value);
+  vt::nn::apply_precision(model, p);
+  return vt::nn::precision_name(p);
 }
 
 ModelSpec ModelOptions::model_spec() const {

@@ -1,0 +1,142 @@
+// gemm_bf16.cpp — the mixed-precision GEMM on the CPU: C (F32) = alpha·op(A)·op(B) + beta·C
+// with A and B in BF16 and every sum in F32 (engine/backend.h, gemm with DType::BF16).
+//
+// With oneDNN in the build (Debian's libdnnl-dev; the library PyTorch's bf16 path uses) the
+// product is one oneDNN matmul primitive over the whole batch: AVX-512 BF16 instructions where
+// the CPU has them, oneDNN's own emulation on other AVX-512 CPUs. Primitives are made once per
+// shape and kept (a training step has a few dozen shapes). Without oneDNN, or where it has no
+// implementation for this CPU, A and B are widened to F32 and Eigen multiplies (gemm.cpp):
+// the same result up to the order of the sums, at F32 speed.
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/bf16.h"
+#include "engine/cpu/cpu_backend.h"
+
+#ifdef VT_WITH_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace vt {
+
+namespace {
+
+// Elements an operand spans: op(X) is rows × cols, stored row-major with leading dim ld
+// (transposed: stored cols × rows), `batch` of them `stride` apart.
+int64_t extent(bool trans, int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch) {
+  if (rows == 0 || cols == 0) return 0;
+  const int64_t one = trans ? (cols - 1) * ld + rows : (rows - 1) * ld + cols;
+  return (batch - 1) * stride + one;
+}
+
+#ifdef VT_WITH_DNNL
+struct Key {
+  bool ta, tb;
+  int64_t m, n, k, lda, sa, ldb, sb, ldc, sc, batch;
+  float alpha, beta;
+  bool operator==(const Key& o) const {
+    return ta == o.ta && tb == o.tb && m == o.m && n == o.n && k == o.k && lda == o.lda &&
+           sa == o.sa && ldb == o.ldb && sb == o.sb && ldc == o.ldc && sc == o.sc &&
+           batch == o.batch && alpha == o.alpha && beta == o.beta;
+  }
+};
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    size_t h = (size_t)k.ta * 2 + k.tb;
+    for (int64_t v : {k.m, k.n, k.k, k.lda, k.sa, k.ldb, k.sb, k.ldc, k.sc, k.batch})
+      h = h * 1000003u ^ (size_t)v;
+    float f[2] = {k.alpha, k.beta};
+    uint64_t bits;
+    std::memcpy(&bits, f, 8);
+    return h * 1000003u ^ (size_t)bits;
+  }
+};
+struct Prim {
+  dnnl::matmul matmul;
+  dnnl::memory::desc a, b, c;
+};
+
+// (batch, rows, cols) with element strides; a batch stride of 0 is a broadcast batch dim of 1.
+dnnl::memory::desc desc(bool trans, int64_t batch, int64_t rows, int64_t cols, int64_t ld,
+                        int64_t stride, dnnl::memory::data_type dt) {
+  using dims = dnnl::memory::dims;
+  const bool bcast = stride == 0 || batch == 1;
+  const dims d = {bcast ? 1 : batch, rows, cols};
+  const dims s = {bcast ? rows * cols : stride, trans ? 1 : ld, trans ? ld : 1};
+  return dnnl::memory::desc(d, dt, s);
+}
+
+struct Dnnl {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  std::mutex mu;
+  std::unordered_map<Key, Prim, KeyHash> prims;
+  std::unordered_map<Key, bool, KeyHash> unsupported;
+};
+
+Dnnl& dnnl_state() {
+  static Dnnl d;
+  return d;
+}
+
+// False when oneDNN has no implementation for this product on this CPU.
+bool dnnl_gemm(const Key& key, const uint16_t* a, const uint16_t* b, float* c) {
+  Dnnl& d = dnnl_state();
+  Prim prim;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (d.unsupported.count(key)) return false;
+    auto it = d.prims.find(key);
+    if (it == d.prims.end()) {
+      using dt = dnnl::memory::data_type;
+      Prim p;
+      p.a = desc(key.ta, key.batch, key.m, key.k, key.lda, key.sa, dt::bf16);
+      p.b = desc(key.tb, key.batch, key.k, key.n, key.ldb, key.sb, dt::bf16);
+      p.c = desc(false, key.batch, key.m, key.n, key.ldc, key.sc, dt::f32);
+      dnnl::primitive_attr attr;
+      if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
+      if (key.beta != 0.0f) {
+        dnnl::post_ops po;
+        po.append_sum(key.beta);
+        attr.set_post_ops(po);
+      }
+      try {
+        p.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(p.a, p.b, p.c), attr, d.engine));
+      } catch (const dnnl::error&) {
+        d.unsupported[key] = true;
+        return false;
+      }
+      it = d.prims.emplace(key, p).first;
+    }
+    prim = it->second;
+  }
+  dnnl::stream s(d.engine);
+  dnnl::memory A(prim.a, d.engine, const_cast<uint16_t*>(a));
+  dnnl::memory B(prim.b, d.engine, const_cast<uint16_t*>(b));
+  dnnl::memory C(prim.c, d.engine, c);
+  prim.matmul.execute(s, {{DNNL_ARG_SRC, A}, {DNNL_ARG_WEIGHTS, B}, {DNNL_ARG_DST, C}});
+  s.wait();
+  return true;
+}
+#endif
+
+}  // namespace
+
+void CpuBackend::gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                           const uint16_t* a, int64_t lda, int64_t sa, const uint16_t* b,
+                           int64_t ldb, int64_t sb, double beta, float* c, int64_t ldc, int64_t sc,
+                           int64_t batch) {
+  if (m == 0 || n == 0 || batch == 0) return;
+#ifdef VT_WITH_DNNL
+  if (k > 0 && dnnl_gemm({ta, tb, m, n, k, lda, sa, ldb, sb, ldc, sc, batch, (float)alpha, (float)beta},
+                         a, b, c))
+    return;
+#endif
+  // Widen A and B to F32 (the whole span, gaps included) and let Eigen multiply.
+  std::vector<float> af(extent(ta, m, k, lda, sa, batch)), bf(extent(tb, k, n, ldb, sb, batch));
+  bf16_to_float_n(a, af.data(), (int64_t)af.size());
+  bf16_to_float_n(b, bf.data(), (int64_t)bf.size());
+  gemm(DType::F32, ta, tb, m, n, k, alpha, af.data(), lda, sa, bf.data(), ldb, sb, beta, c, ldc, sc, batch);
+}
+
+}  // namespace vt

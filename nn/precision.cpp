@@ -1,0 +1,42 @@
+// precision.cpp — the mixed-precision policy (see precision.h).
+#include "nn/precision.h"
+
+#include "nn/layers.h"
+
+namespace vt::nn {
+
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::FP32;
+  if (name == "bf16") return Precision::BF16;
+  if (name == "auto") return cpu_has_native_bf16() ? Precision::BF16 : Precision::FP32;
+  throw Error("precision: expected fp32, bf16 or auto, got '" + name + "'");
+}
+
+std::string precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "fp32"; }
+
+bool cpu_has_native_bf16() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+int64_t apply_precision(Module& model, Precision p) {
+  if (p == Precision::FP32) return 0;
+  std::vector<Tensor> weights;  // the frozen GEMM weights
+  model.apply([&](const std::string&, Module& m) {
+    if (auto* l = dynamic_cast<Linear*>(&m)) weights.push_back(l->weight);
+    if (auto* pe = dynamic_cast<PatchEmbed*>(&m)) weights.push_back(pe->proj->weight);
+  });
+  int64_t n = 0;
+  for (Tensor& w : weights)
+    if (w.defined() && !w.requires_grad() && w.dtype() == DType::F32) {
+      convert_in_place(w, [](const Tensor& t) { return t.to(DType::BF16); });
+      ++n;
+    }
+  return n;
+}
+
+}  // namespace vt::nn

@@ -1,0 +1,38 @@
+// precision.h — mixed precision as one policy, decided once per model (autocast's effect
+// without deciding it op by op at run time).
+//
+// fp32: every tensor F32. bf16, op by op:
+//   frozen Linear weights (qkv, proj, fc1, fc2, PatchMerging's reduction, ...) and the patch
+//     embedding's projection      stored BF16: half the weight memory
+//   their GEMMs (linear, engine/ops/matmul.cpp)
+//                                 the input rounded to BF16, BF16 × BF16 products summed in F32,
+//                                 F32 out; the backward's dX GEMM the same (dY rounded to BF16)
+//   biases, LayerNorm, softmax, GELU and the other element-wise ops, losses, reductions
+//                                 F32
+//   attention's QKᵀ and PV, convolutions
+//                                 F32 (not yet BF16)
+//   trainable parameters (tuners, heads, decoders), their gradients, AdamW's moments
+//                                 F32: master weights; adapter files stay F32
+//   saved activations             F32 (not yet BF16); a frozen linear keeps only its BF16 weight
+// apply_precision() runs after the method is applied (or the adapter loaded): it converts only
+// frozen weights, so full fine-tuning stays F32 throughout.
+#pragma once
+#include <string>
+
+#include "nn/module.h"
+
+namespace vt::nn {
+
+enum class Precision { FP32, BF16 };
+
+// "fp32", "bf16", or "auto": bf16 where the CPU has native BF16 instructions, else fp32.
+// Throws naming the value for anything else.
+Precision parse_precision(const std::string& name);
+std::string precision_name(Precision p);
+bool cpu_has_native_bf16();  // AVX-512 BF16 (or AMX-BF16)
+
+// Applies the policy to a model whose trainable parameters are already marked; returns the
+// number of weights converted.
+int64_t apply_precision(Module& model, Precision p);
+
+}  // namespace vt::nn

@@ -1,0 +1,236 @@
+// test_bf16.cpp — mixed precision (engine/bf16.h, nn/precision.h): conversion against torch's,
+// the BF16 GEMM against an F64 reference, linear's BF16 path against its F32 path, adapter
+// gradients through a BF16 frozen backbone, and a 50-step training curve against F32.
+#include <cmath>
+
+#include "engine/backend.h"
+#include "engine/bf16.h"
+#include "engine/optim.h"
+#include "engine/random.h"
+#include "nn/model_zoo.h"
+#include "nn/precision.h"
+#include "peft/method.h"
+#include "tests/helpers.h"
+
+using namespace vt;
+using namespace vt::test;
+
+namespace {
+
+uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+float float_of(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// F32 values that are exactly BF16 (so a BF16 copy is lossless), uniform in [-1, 1).
+Tensor bf16_exact(const Shape& shape, uint64_t seed) {
+  return rand_tensor(shape, seed, DType::F32).to(DType::BF16).to(DType::F32);
+}
+
+// |got - want| <= bound elementwise, with the worst case reported.
+void require_within(const Tensor& got, const Tensor& want, const Tensor& bound, const std::string& what) {
+  auto g = got.to_vector(), w = want.to_vector(), b = bound.to_vector();
+  REQUIRE(g.size() == w.size());
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double r = std::abs(g[i] - w[i]) / b[i];
+    if (!(r <= worst)) worst = r, at = i;
+  }
+  INFO(what << ": worst |got - want| / bound = " << worst << " at " << at << " (got " << g[at]
+            << ", want " << w[at] << ", bound " << b[at] << ")");
+  REQUIRE(worst <= 1.0);
+}
+
+}  // namespace
+
+TEST_CASE("bf16: conversion rounds to nearest even, keeps Inf and NaN, as torch", "[bf16]") {
+  Fixture fx("bf16.safetensors");
+  const Tensor x = fx.get("f32"), want = fx.get("bf16");
+  REQUIRE(want.dtype() == DType::BF16);
+  const int64_t n = x.numel();
+  const float* xp = x.data<float>();
+  const uint16_t* wp = static_cast<const uint16_t*>(want.raw());
+  // The scalar conversion, the vectorised bulk one (Tensor::to on a contiguous tensor) and the
+  // strided copy (a transposed view) all agree with torch, bit for bit (NaN: any NaN).
+  const Tensor bulk = x.to(DType::BF16);
+  const Tensor strided = x.reshape({n / 32, 32}).transpose(0, 1).to(DType::BF16).transpose(0, 1).contiguous();
+  const uint16_t* bp = static_cast<const uint16_t*>(bulk.raw());
+  const uint16_t* sp = static_cast<const uint16_t*>(strided.raw());
+  for (int64_t i = 0; i < n; ++i) {
+    INFO("f32 bits 0x" << std::hex << bits_of(xp[i]) << ", torch 0x" << wp[i]);
+    const uint16_t s = float_to_bf16(xp[i]);
+    if (std::isnan(xp[i])) {
+      CHECK(std::isnan(bf16_to_float(s)));
+      CHECK(((s >> 15) == (bits_of(xp[i]) >> 31)));  // we keep the sign (torch's NaN is positive)
+    } else {
+      CHECK(s == wp[i]);
+    }
+    CHECK(bp[i] == s);
+    CHECK(sp[i] == s);
+  }
+  // The cases by name.
+  CHECK(float_to_bf16(float_of(0x3F808000)) == 0x3F80);  // tie, rounds down to even
+  CHECK(float_to_bf16(float_of(0x3F818000)) == 0x3F82);  // tie, rounds up to even
+  CHECK(float_to_bf16(float_of(0x00018000)) == 0x0002);  // a subnormal tie
+  CHECK(float_to_bf16(float_of(0x00010000)) == 0x0001);  // the smallest BF16 subnormal
+  CHECK(float_to_bf16(float_of(0x7F7FFFFF)) == 0x7F80);  // past the largest BF16: +Inf
+  CHECK(float_to_bf16(float_of(0xFF800000)) == 0xFF80);  // -Inf
+  CHECK(float_to_bf16(float_of(0x7F800001)) == 0x7FC0);  // a signalling NaN becomes quiet
+  // Back to F32 is exact.
+  for (uint32_t h : {0x0001u, 0x3F80u, 0xC2F7u, 0x7F7Fu, 0xFF80u})
+    CHECK(float_to_bf16(bf16_to_float((uint16_t)h)) == h);
+  const Tensor back = bulk.to(DType::F32);
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isnan(xp[i])) CHECK(back.data<float>()[i] == bf16_to_float(bp[i]));
+}
+
+TEST_CASE("bf16: GEMM against an F64 reference within the F32-accumulation bound", "[bf16][gemm]") {
+  // A, B hold BF16 values; C = alpha·op(A)·op(B) + beta·C is computed in F64 from the same
+  // values. The only error left is F32 summation: |err| ≤ 2·k·2⁻²⁴·(|alpha|·Σ|a||b| + |beta·c|).
+  struct Case { bool ta, tb; int64_t m, n, k, batch; bool bcast_a, bcast_b; double alpha, beta; };
+  for (Case c : {Case{false, true, 37, 29, 64, 1, false, false, 1.0, 0.0},
+                 Case{false, false, 64, 48, 33, 1, false, false, 0.5, 1.0},
+                 Case{true, false, 17, 40, 70, 3, false, false, 1.0, 0.0},
+                 Case{true, true, 8, 9, 300, 4, false, true, -2.0, 0.5},
+                 Case{false, true, 197, 64, 64, 6, false, false, 1.0, 0.0},
+                 Case{false, false, 5, 7, 11, 3, true, false, 1.0, 0.0}}) {
+    INFO("ta " << c.ta << " tb " << c.tb << " m " << c.m << " n " << c.n << " k " << c.k << " batch " << c.batch);
+    const Shape sa = c.ta ? Shape{c.k, c.m} : Shape{c.m, c.k}, sb = c.tb ? Shape{c.n, c.k} : Shape{c.k, c.n};
+    const int64_t ba = c.bcast_a ? 1 : c.batch, bb = c.bcast_b ? 1 : c.batch;
+    Tensor a = bf16_exact({ba, sa[0], sa[1]}, 1), b = bf16_exact({bb, sb[0], sb[1]}, 2);
+    Tensor c0 = rand_tensor({c.batch, c.m, c.n}, 3, DType::F32);
+    Tensor a16 = a.to(DType::BF16), b16 = b.to(DType::BF16), out = c0.clone();
+    backend_for(a).gemm(DType::BF16, c.ta, c.tb, c.m, c.n, c.k, c.alpha, a16.raw(), sa[1],
+                        c.bcast_a ? 0 : sa[0] * sa[1], b16.raw(), sb[1], c.bcast_b ? 0 : sb[0] * sb[1],
+                        c.beta, out.data<float>(), c.n, c.m * c.n, c.batch);
+    // The reference in F64, and the bound.
+    Tensor A = a.to(DType::F64), B = b.to(DType::F64);
+    if (c.ta) A = A.transpose(1, 2);
+    if (c.tb) B = B.transpose(1, 2);
+    Tensor C0 = c0.to(DType::F64);
+    Tensor want = add(mul(matmul(A, B), c.alpha), mul(C0, c.beta));
+    Tensor mag = add(mul(matmul(abs(A), abs(B)), std::abs(c.alpha)), mul(abs(C0), std::abs(c.beta)));
+    Tensor bound = add(mul(mag, 2.0 * c.k * std::ldexp(1.0, -24)), 1e-30);
+    require_within(out, want, bound, "bf16 gemm");
+  }
+}
+
+TEST_CASE("bf16: linear with a frozen BF16 weight against its F32 path", "[bf16][linear]") {
+  // y = x Wᵀ + b with W in BF16: x is rounded to BF16 (relative error ≤ 2⁻⁹ per element), so
+  // |y − y_f32| ≤ 2⁻⁹·Σ|x||w| (+ F32 summation). dX likewise with g rounded.
+  const int64_t R = 50, K = 96, N = 40;
+  Tensor w32 = bf16_exact({N, K}, 4), bias = rand_tensor({N}, 5, DType::F32);
+  Tensor w16 = w32.to(DType::BF16);
+  Tensor x = rand_tensor({2, R / 2, K}, 6, DType::F32).set_requires_grad(true);
+  Tensor x_ref = x.detach().clone().set_requires_grad(true);
+  Tensor y = linear(x, w16, bias), y_ref = linear(x_ref, w32, bias);
+  REQUIRE(y.dtype() == DType::F32);
+  const double u = std::ldexp(1.0, -9) + 2 * K * std::ldexp(1.0, -24);
+  Tensor bound = add(mul(matmul(abs(x.detach()), abs(w32).transpose(0, 1)), u), 1e-30);
+  require_within(y, y_ref, bound, "forward");
+  Tensor g = rand_tensor(y.shape(), 7, DType::F32);
+  sum(mul(y, g)).backward();
+  sum(mul(y_ref, g)).backward();
+  Tensor gbound = add(mul(matmul(abs(g), abs(w32)), u), 1e-30);
+  require_within(x.grad(), x_ref.grad(), gbound, "dX");
+  // A trainable weight must stay F32.
+  Tensor wt = w16.detach().clone().set_requires_grad(true);
+  CHECK_THROWS_WITH(linear(x, wt, bias), Catch::Contains("a BF16 weight [40, 96] must be frozen"));
+}
+
+TEST_CASE("bf16: the policy converts frozen GEMM weights only; adapter gradients agree with F32", "[bf16][peft]") {
+  for (std::string name : {"vit_test_tiny", "swin_test_tiny"}) {
+    INFO(name);
+    auto make = [&] {
+      manual_seed(21);
+      auto m = nn::create_model(name, 5);
+      // Frozen weights that BF16 holds exactly: the two models then differ only in rounding
+      // the activations at the GEMMs, which is what the tolerance below is for.
+      for (auto& [k, t] : m->named_parameters())
+        if (t.dim() >= 2) nn::convert_in_place(t, [](const Tensor& v) { return v.to(DType::BF16).to(DType::F32); });
+      peft::apply_method(*m, {"lora", {{"r", 4}, {"targets", "qkv,fc2"}}});
+      for (auto& [k, t] : m->named_parameters())  // LoRA's B starts at zero: give it values
+        if (t.requires_grad()) nn::convert_in_place(t, [&](const Tensor& v) { return rand_tensor(v.shape(), 8, DType::F32, -0.1, 0.1); });
+      return m;
+    };
+    auto f32 = make(), b16 = make();
+    const int64_t converted = nn::apply_precision(*b16, nn::Precision::BF16);
+    int64_t frozen_linears = 0;
+    for (auto& [k, t] : b16->named_parameters()) {
+      INFO(k);
+      if (t.requires_grad()) CHECK(t.dtype() == DType::F32);  // master weights
+      if (t.dtype() == DType::BF16) {
+        ++frozen_linears;
+        CHECK(!t.requires_grad());
+      }
+      if (k.find("norm") != std::string::npos || k.find("bias") != std::string::npos) CHECK(t.dtype() == DType::F32);
+    }
+    CHECK(converted == frozen_linears);
+    CHECK(converted > 0);
+    const int64_t S = f32->img_size();
+    Tensor x = rand_tensor({2, 3, S, S}, 9, DType::F32);
+    Tensor y = Tensor::from_vector(std::vector<int64_t>{1, 3}, {2});
+    cross_entropy(f32->forward(x), y).backward();
+    cross_entropy(b16->forward(x), y).backward();
+    // Every trainable gradient within 3 % relative L2 of the F32 model's (measured: under 1 %).
+    auto grads16 = b16->named_parameters();
+    for (auto& [k, t] : f32->named_parameters()) {
+      if (!t.requires_grad()) continue;
+      INFO(k);
+      Tensor g16;
+      for (auto& [k2, t2] : grads16)
+        if (k2 == k) g16 = t2.grad();
+      REQUIRE(g16.defined());
+      const double num = std::sqrt(sum(square(sub(g16, t.grad()))).item());
+      const double den = std::sqrt(sum(square(t.grad())).item()) + 1e-12;
+      CHECK(num / den < 0.03);
+    }
+  }
+}
+
+TEST_CASE("bf16: a ViT + LoRA training run follows the F32 loss curve within 2 % over 50 steps", "[bf16][train]") {
+  auto run = [](nn::Precision p) {
+    manual_seed(31);
+    auto m = nn::create_model("vit_test_tiny", 4);
+    peft::apply_method(*m, {"lora", {{"r", 8}}});
+    nn::apply_precision(*m, p);
+    AdamW opt(param_groups_no_decay(m->named_parameters(), 1e-4), 5e-4);
+    const int64_t S = m->img_size();
+    // A learnable task, full batch: the class is which quarter of the image is bright.
+    std::vector<double> losses;
+    for (int step = 0; step < 50; ++step) {
+      Tensor x = rand_tensor({16, 3, S, S}, 100, DType::F32, 0.0, 0.3);
+      std::vector<int64_t> labels(16);
+      float* px = x.data<float>();
+      for (int64_t i = 0; i < 16; ++i) {
+        labels[i] = i % 4;
+        const int64_t r0 = (labels[i] / 2) * S / 2, c0 = (labels[i] % 2) * S / 2;
+        for (int64_t ch = 0; ch < 3; ++ch)
+          for (int64_t r = r0; r < r0 + S / 2; ++r)
+            for (int64_t c = c0; c < c0 + S / 2; ++c) px[((i * 3 + ch) * S + r) * S + c] += 0.7f;
+      }
+      Tensor loss = cross_entropy(m->forward(x), Tensor::from_vector(labels, {16}));
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      losses.push_back(loss.item());
+    }
+    return losses;
+  };
+  const auto a = run(nn::Precision::FP32), b = run(nn::Precision::BF16);
+  CHECK(a.back() < 0.75 * a.front());  // it learns
+  // (Measured: the curves agree to 0.05 % here. At lr 1e-3, where this loss falls 5× in 50
+  // steps, they part by up to 3 % near the end: the BF16-rounded weights are a slightly
+  // different model, and a fast descent amplifies that.)
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("step " << i << ": fp32 " << a[i] << ", bf16 " << b[i]);
+    CHECK(std::abs(b[i] - a[i]) <= 0.02 * std::abs(a[i]));
+  }
+}
