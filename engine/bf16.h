@@ -6,21 +6,27 @@
 // flushes subnormal inputs to zero) these functions round subnormals exactly.
 #pragma once
 #include <cstdint>
-#include <cstring>
+#include <cstring>  // memcpy (host and device)
+
+#ifdef __CUDACC__
+#define VT_HOST_DEVICE __host__ __device__
+#else
+#define VT_HOST_DEVICE
+#endif
 
 namespace vt {
 
-inline uint16_t float_to_bf16(float f) {
+VT_HOST_DEVICE inline uint16_t float_to_bf16(float f) {
   uint32_t u;
-  std::memcpy(&u, &f, 4);
+  memcpy(&u, &f, 4);
   if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);  // NaN: quiet
   return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);  // + half an ulp, ties to even
 }
 
-inline float bf16_to_float(uint16_t h) {
+VT_HOST_DEVICE inline float bf16_to_float(uint16_t h) {
   const uint32_t u = (uint32_t)h << 16;
   float f;
-  std::memcpy(&f, &u, 4);
+  memcpy(&f, &u, 4);
   return f;
 }
 

@@ -5,6 +5,8 @@
 // matters). Looser rows say why: GEMM-based ops (matmul, linear, attention, dense/grouped conv)
 // use 1e-4 / 1e-5 because cuBLAS sums in a different order than Eigen; reductions over a
 // middle axis use 1e-4 because the CPU accumulates those in F32.
+#include <cstring>
+
 #include "tests/cuda_harness.h"
 
 #include "engine/random.h"
@@ -223,4 +225,19 @@ TEST_CASE("cuda: dropout masks equal the cpu's for the same seed", "[cuda]") {
       {"dropout", {F({8, 33, 17})}, FN((manual_seed(1234), dropout(x[0], 0.3, true)))},
       {"drop_path", {F({16, 5, 6})}, FN((manual_seed(99), drop_path(x[0], 0.4, true)))},
   });
+}
+
+TEST_CASE("cuda: BF16 conversion and linear with a frozen BF16 weight match the cpu", "[cuda][bf16]") {
+  CUDA_OR_SKIP("the BF16 path");
+  // Conversion: the same bits on both devices (round to nearest even).
+  Tensor x = rand_tensor({300, 70}, 41, DType::F32, -1e3, 1e3);
+  Tensor cpu16 = x.to(DType::BF16), gpu16 = x.to(Device::cuda()).to(DType::BF16).to(Device::cpu());
+  REQUIRE(std::memcmp(cpu16.raw(), gpu16.raw(), cpu16.nbytes()) == 0);
+  // linear: cuBLAS BF16 with F32 sums vs oneDNN / Eigen: both exact products of the same BF16
+  // inputs, so only the summation order differs.
+  Tensor w = rand_tensor({64, 70}, 42, DType::F32).to(DType::BF16), b = rand_tensor({64}, 43, DType::F32);
+  Tensor xi = rand_tensor({5, 70}, 44, DType::F32);
+  Tensor want = linear(xi, w, b);
+  Tensor got = linear(xi.to(Device::cuda()), w.to(Device::cuda()), b.to(Device::cuda())).to(Device::cpu());
+  require_close(got, want, 1e-5, 1e-5, "bf16 linear");
 }

@@ -8,7 +8,8 @@
 // by passing B first and A second with the same transpose flags and swapped m/n: no copies.
 // Batch strides may be 0 (an operand shared by every batch entry).
 //
-// Precision: F32 uses CUBLAS_COMPUTE_32F (full FP32, the default) or, when
+// Precision: BF16 (mixed: BF16 A and B, F32 C) uses CUBLAS_COMPUTE_32F on the tensor cores;
+// F32 uses CUBLAS_COMPUTE_32F (full FP32, the default) or, when
 // vt::cuda::set_allow_tf32(true) was called, CUBLAS_COMPUTE_32F_FAST_TF32 (tensor cores);
 // F64 uses CUBLAS_COMPUTE_64F. Results differ from the CPU's Eigen GEMM only in summation
 // order (about 1e-6 relative in F32 without TF32, about 1e-3 with it).
@@ -57,7 +58,7 @@ void CudaBackend::gemm(DType dtype, bool trans_a, bool trans_b, int64_t m, int64
   if (m == 0 || n == 0 || batch == 0) return;
   activate();
   if (k == 0) {
-    dispatch_float(dtype, "gemm", [&](auto tag) {
+    dispatch_float(dtype == DType::BF16 ? DType::F32 : dtype, "gemm", [&](auto tag) {  // C is F32 for BF16
       using T = typename decltype(tag)::type;
       VT_LAUNCH("gemm_scale_c", scale_c_kernel<T>, grid_for(batch * m * n), kThreads, 0, stream_,
                 static_cast<T*>(c), m, n, ldc, stride_c, batch, (T)beta);
@@ -74,7 +75,6 @@ void CudaBackend::gemm(DType dtype, bool trans_a, bool trans_b, int64_t m, int64
             ik = to_int(k, "k", m, n, k, batch), ib = to_int(batch, "batch", m, n, k, batch);
   const int ilda = to_int(lda, "lda", m, n, k, batch), ildb = to_int(ldb, "ldb", m, n, k, batch),
             ildc = to_int(ldc, "ldc", m, n, k, batch);
-  // Mixed precision goes here: CUDA_R_16BF / CUDA_R_16F data types with CUBLAS_COMPUTE_32F.
   cublasStatus_t st;
   switch (dtype) {
     case DType::F32: {
@@ -92,6 +92,13 @@ void CudaBackend::gemm(DType dtype, bool trans_a, bool trans_b, int64_t m, int64
                                       stride_b, a, CUDA_R_64F, ilda, stride_a, &be, c, CUDA_R_64F,
                                       ildc, stride_c, ib, CUBLAS_COMPUTE_64F,
                                       CUBLAS_GEMM_DEFAULT);
+      break;
+    }
+    case DType::BF16: {  // mixed precision: BF16 A and B, F32 C, F32 sums (engine/backend.h)
+      const float al = (float)alpha, be = (float)beta;
+      st = cublasGemmStridedBatchedEx(cublas_, op_b, op_a, in, im, ik, &al, b, CUDA_R_16BF, ildb,
+                                      stride_b, a, CUDA_R_16BF, ilda, stride_a, &be, c, CUDA_R_32F,
+                                      ildc, stride_c, ib, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
       break;
     }
     default:

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <memory>
 
+#include "engine/bf16.h"
 #include "engine/cuda/cuda_common.cuh"
 #include "engine/cuda/cuda_module.h"
 
@@ -231,8 +232,8 @@ __global__ void copy_bits_kernel(const U* src, U* dst, Indexer<2> ix, int64_t n)
   }
 }
 
-// Dtype conversion goes through double, as the CPU backend's copy. (BF16/F16 cases go here
-// when mixed precision arrives.)
+// Dtype conversion goes through double, as the CPU backend's copy; BF16 through F32 with
+// round-to-nearest-even (engine/bf16.h, the same bits as the CPU).
 __device__ __forceinline__ double load_as_double(int dt, const char* p) {
   switch ((DType)dt) {
     case DType::F32: return *reinterpret_cast<const float*>(p);
@@ -241,6 +242,7 @@ __device__ __forceinline__ double load_as_double(int dt, const char* p) {
     case DType::I32: return *reinterpret_cast<const int32_t*>(p);
     case DType::U8: return *reinterpret_cast<const uint8_t*>(p);
     case DType::Bool: return *reinterpret_cast<const uint8_t*>(p) ? 1.0 : 0.0;
+    case DType::BF16: return bf16_to_float(*reinterpret_cast<const uint16_t*>(p));
     default: return 0.0;  // rejected on the host
   }
 }
@@ -252,6 +254,7 @@ __device__ __forceinline__ void store_double(int dt, char* p, double v) {
     case DType::I32: *reinterpret_cast<int32_t*>(p) = (int32_t)v; break;
     case DType::U8: *reinterpret_cast<uint8_t*>(p) = (uint8_t)v; break;
     case DType::Bool: *reinterpret_cast<uint8_t*>(p) = v != 0.0; break;
+    case DType::BF16: *reinterpret_cast<uint16_t*>(p) = float_to_bf16((float)v); break;
     default: break;
   }
 }
@@ -373,6 +376,7 @@ void CudaBackend::fill(Tensor& dst, double value) {
     case DType::I32: run((int32_t)value); break;
     case DType::U8: run((uint8_t)value); break;
     case DType::Bool: run((uint8_t)(value != 0.0)); break;
+    case DType::BF16: run(float_to_bf16((float)value)); break;
     default:
       throw Error(std::string("fill: dtype ") + dtype_name(dst.dtype()) +
                   " is not supported on cuda yet");
