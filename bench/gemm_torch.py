@@ -7,6 +7,7 @@ import time
 import torch
 
 reps = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+bf16 = len(sys.argv) > 2 and sys.argv[2] == "bf16"  # F.linear under autocast, as a bf16 user runs it
 shapes = [(8 * 197, 3 * 384, 384), (8 * 197, 4 * 384, 384), (8 * 197, 384, 4 * 384),
           (8 * 197, 3 * 768, 768), (8 * 197, 4 * 768, 768), (2048, 2048, 2048)]
 with torch.no_grad():
@@ -15,7 +16,11 @@ with torch.no_grad():
         ms = []
         for r in range(reps + 2):
             t0 = time.perf_counter()
-            torch.nn.functional.linear(a, w)
+            if bf16:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    torch.nn.functional.linear(a, w)
+            else:
+                torch.nn.functional.linear(a, w)
             t1 = time.perf_counter()
             if r >= 2:
                 ms.append((t1 - t0) * 1e3)

@@ -2,8 +2,11 @@
 # from torchvision's building blocks), the same tuner placement and sizes, the same step
 # (AdamW, cross-entropy, random images), one JSON line with the same keys.
 # Run: /usr/bin/python3 bench/torch_peft_step.py --model vit_small_patch16_224 --method lora
-#      --batch 8 --steps 10 --threads 2 --mode train
+#      --batch 8 --steps 10 --threads 2 --mode train [--precision bf16]
+# --precision bf16 is a PyTorch user's best on this CPU: the step under
+# torch.autocast("cpu", dtype=torch.bfloat16) (oneDNN's BF16 kernels), weights kept in F32.
 import argparse
+import contextlib
 import json
 import resource
 import time
@@ -112,6 +115,7 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--mode", default="train", choices=["train", "infer"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -124,20 +128,23 @@ def main():
     times = []
     if a.mode == "infer":
         m.eval()
+    cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.precision == "bf16" else contextlib.nullcontext
     for s in range(a.steps + 2):
         t0 = time.perf_counter()
         if a.mode == "train":
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(m(x), y).backward()
+            with cast():
+                loss = F.cross_entropy(m(x), y)
+            loss.backward()
             opt.step()
         else:
-            with torch.no_grad():
+            with torch.no_grad(), cast():
                 m(x)
         if s >= 2:
             times.append(time.perf_counter() - t0)
     times.sort()
     step = times[len(times) // 2]
-    print(json.dumps({"model": a.model, "method": a.method, "mode": a.mode, "batch": a.batch,
+    print(json.dumps({"model": a.model, "method": a.method, "mode": a.mode, "precision": a.precision, "batch": a.batch,
                       "threads": torch.get_num_threads(), "step_s": step, "img_per_s": a.batch / step,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                       "trainable": sum(t.numel() for t in m.parameters() if t.requires_grad),

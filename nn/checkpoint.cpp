@@ -3,10 +3,10 @@
 
 #include <cmath>
 #include <algorithm>
-#include <regex>
 
 #include "engine/io/npz.h"
 #include "engine/io/safetensors.h"
+#include "nn/key_match.h"
 #include "nn/vit.h"
 
 namespace vt::nn {
@@ -46,18 +46,15 @@ const std::vector<std::pair<std::string, std::string>> kTorchvisionVsTimm = {
 };
 
 // Matches key against a template; on success fills `captures` in placeholder order.
+// ({i}: a block number, {p}: weight or bias; nn/key_match.h.)
 bool match_template(const std::string& tpl, const std::string& key, std::vector<std::string>& captures) {
-  std::string re;
+  std::string pattern;
   for (size_t i = 0; i < tpl.size(); ++i) {
-    if (tpl.compare(i, 3, "{i}") == 0) re += "(\\d+)", i += 2;
-    else if (tpl.compare(i, 3, "{p}") == 0) re += "(weight|bias)", i += 2;
-    else if (tpl[i] == '.') re += "\\.";
-    else re += tpl[i];
+    if (tpl.compare(i, 3, "{i}") == 0) pattern += "{n}", i += 2;
+    else if (tpl.compare(i, 3, "{p}") == 0) pattern += "{weight|bias}", i += 2;
+    else pattern += tpl[i];
   }
-  std::smatch m;
-  if (!std::regex_match(key, m, std::regex(re))) return false;
-  captures.assign(m.begin() + 1, m.end());
-  return true;
+  return match_key(pattern, key, captures);
 }
 
 std::string fill_template(const std::string& tpl, const std::vector<std::string>& captures) {

@@ -24,10 +24,10 @@
 // as unexpected.
 #include <array>
 #include <map>
-#include <regex>
 
 #include "engine/ops.h"
 #include "nn/checkpoint.h"
+#include "nn/key_match.h"
 
 namespace vt::nn {
 
@@ -132,8 +132,7 @@ StateDict google_vit_to_timm(const StateDict& file) {
     sd = file;
   }
 
-  static const std::regex block_re(R"(Transformer/encoderblock_(\d+)/(.+))");
-  static const std::regex qkv_re(R"(MultiHeadDotProductAttention_1/(query|key|value)/(kernel|bias))");
+
   std::map<int64_t, std::array<Tensor, 3>> kernels, biases;  // per block, in q, k, v order
   StateDict out;
   for (auto& [k, t] : sd) {
@@ -141,16 +140,16 @@ StateDict google_vit_to_timm(const StateDict& file) {
     bool done = false;
     for (const Rule& r : kTopRules)
       if (k == r.google) out[r.timm] = convert(k, t, r.conv, r.ndim), done = true;
-    std::smatch m, q;
-    if (!done && std::regex_match(k, m, block_re)) {
-      const int64_t i = std::stoll(m[1]);
-      const std::string sub = m[2];
+    std::vector<std::string> m, q;
+    if (!done && match_key("Transformer/encoderblock_{n}/{*}", k, m)) {
+      const int64_t i = std::stoll(m[0]);  // at most 9 digits
+      const std::string sub = m[1];
       for (const Rule& r : kBlockRules)
         if (sub == r.google)
           out["blocks." + std::to_string(i) + "." + r.timm] = convert(k, t, r.conv, r.ndim), done = true;
-      if (!done && std::regex_match(sub, q, qkv_re)) {
-        const int j = q[1] == "query" ? 0 : q[1] == "key" ? 1 : 2;
-        (q[2] == "kernel" ? kernels : biases)[i][j] = t;
+      if (!done && match_key("MultiHeadDotProductAttention_1/{query|key|value}/{kernel|bias}", sub, q)) {
+        const int j = q[0] == "query" ? 0 : q[0] == "key" ? 1 : 2;
+        (q[1] == "kernel" ? kernels : biases)[i][j] = t;
         done = true;
       }
     }

@@ -12,9 +12,9 @@
 // The tensors themselves need no conversion: torchvision 0.14 and timm share every convention
 // for maps that divide into windows (tests/reference/backbones.py explains where they part).
 #include <algorithm>
-#include <regex>
 
 #include "nn/checkpoint.h"
+#include "nn/key_match.h"
 #include "nn/swin.h"
 
 namespace vt::nn {
@@ -37,26 +37,22 @@ SwinLayout detect_swin_layout(const StateDict& sd) {
 }
 
 StateDict torchvision_swin_to_timm(const StateDict& sd) {
-  static const std::regex stem(R"(features\.0\.(0|2)\.(weight|bias))");
-  static const std::regex block(R"(features\.(\d+)\.(\d+)\.(.+))");
-  static const std::regex merge(R"(features\.(\d+)\.((?:reduction|norm)\.(?:weight|bias)))");
-  static const std::regex head(R"(head\.(weight|bias))");
   StateDict out;
   for (auto& [k, t] : sd) {
     if (is_dropped_buffer(k)) continue;
-    std::smatch m;
+    std::vector<std::string> m;  // (numbers have at most 9 digits: nn/key_match.h)
     std::string nk = k;
-    if (std::regex_match(k, m, stem)) {
-      nk = std::string(m[1] == "0" ? "patch_embed.proj." : "patch_embed.norm.") + m[2].str();
-    } else if (std::regex_match(k, m, merge) && std::stoll(m[1]) % 2 == 0) {
-      nk = "layers." + std::to_string(std::stoll(m[1]) / 2) + ".downsample." + m[2].str();
-    } else if (std::regex_match(k, m, block) && std::stoll(m[1]) % 2 == 1) {
-      std::string rest = m[3];
+    if (match_key("features.0.{0|2}.{weight|bias}", k, m)) {
+      nk = std::string(m[0] == "0" ? "patch_embed.proj." : "patch_embed.norm.") + m[1];
+    } else if (match_key("features.{n}.{reduction|norm}.{weight|bias}", k, m) && std::stoll(m[0]) % 2 == 0) {
+      nk = "layers." + std::to_string(std::stoll(m[0]) / 2) + ".downsample." + m[1] + "." + m[2];
+    } else if (match_key("features.{n}.{n}.{*}", k, m) && std::stoll(m[0]) % 2 == 1) {
+      std::string rest = m[2];
       if (rest.rfind("mlp.0.", 0) == 0) rest = "mlp.fc1." + rest.substr(6);
       else if (rest.rfind("mlp.3.", 0) == 0) rest = "mlp.fc2." + rest.substr(6);
-      nk = "layers." + std::to_string(std::stoll(m[1]) / 2) + ".blocks." + m[2].str() + "." + rest;
-    } else if (std::regex_match(k, m, head)) {
-      nk = "head.fc." + m[1].str();
+      nk = "layers." + std::to_string(std::stoll(m[0]) / 2) + ".blocks." + m[1] + "." + rest;
+    } else if (match_key("head.{weight|bias}", k, m)) {
+      nk = "head.fc." + m[0];
     }
     out[nk] = t;
   }
@@ -64,17 +60,15 @@ StateDict torchvision_swin_to_timm(const StateDict& sd) {
 }
 
 StateDict old_timm_swin_to_timm(const StateDict& sd) {
-  static const std::regex down(R"(layers\.(\d+)\.downsample\.(.+))");
-  static const std::regex head(R"(head\.(weight|bias))");
   StateDict out;
   for (auto& [k, t] : sd) {
     if (is_dropped_buffer(k)) continue;
-    std::smatch m;
+    std::vector<std::string> m;
     std::string nk = k;
-    if (std::regex_match(k, m, down))  // closes stage s = opens stage s+1
-      nk = "layers." + std::to_string(std::stoll(m[1]) + 1) + ".downsample." + m[2].str();
-    else if (std::regex_match(k, m, head))
-      nk = "head.fc." + m[1].str();
+    if (match_key("layers.{n}.downsample.{*}", k, m))  // closes stage s = opens stage s+1
+      nk = "layers." + std::to_string(std::stoll(m[0]) + 1) + ".downsample." + m[1];
+    else if (match_key("head.{weight|bias}", k, m))
+      nk = "head.fc." + m[0];
     out[nk] = t;
   }
   return out;

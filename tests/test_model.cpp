@@ -1,5 +1,6 @@
 // test_model.cpp — the model interface (nn/model.h) on both families, the model zoo and model
 // directories (nn/model_zoo.h), forward costs, and the methods' hooks (peft/method.h).
+#include "nn/key_match.h"
 #include "nn/model_zoo.h"
 #include "nn/swin.h"
 #include "nn/vit.h"
@@ -196,4 +197,25 @@ TEST_CASE("methods' hooks: families and tasks, loss, report; token skipping", "[
     dense = vit->forward(x);
   }
   require_close(dense, sparse, 1e-5, 1e-6, "skipping off");
+}
+
+TEST_CASE("checkpoint key patterns: placeholders, whole-key matches, hostile keys", "[nn][checkpoint]") {
+  std::vector<std::string> c;
+  CHECK(nn::match_key("features.{n}.{n}.{*}", "features.3.12.attn.qkv.weight", c));
+  CHECK(c == std::vector<std::string>{"3", "12", "attn.qkv.weight"});
+  CHECK(nn::match_key("features.{n}.{reduction|norm}.{weight|bias}", "features.2.norm.bias", c));
+  CHECK(c == std::vector<std::string>{"2", "norm", "bias"});
+  CHECK(!nn::match_key("head.{weight|bias}", "head.weights", c));  // the whole key
+  CHECK(c.empty());
+  CHECK(!nn::match_key("blocks.{n}.x", "blocks..x", c));
+  CHECK(!nn::match_key("blocks.{n}.x", "blocks.1234567890.x", c));  // > 9 digits: no number
+  CHECK(nn::match_key("{ab|a}c", "ac", c));  // an alternative that fails later is retried
+  CHECK(c == std::vector<std::string>{"a"});
+  // A 40,000-character key (std::regex overflowed the stack on it): no match, no crash, and a
+  // checkpoint holding it loads as "unexpected key" rather than crashing.
+  const std::string hostile = "features.1.2." + std::string(40000, 'a');
+  CHECK(nn::match_key("features.{n}.{n}.{*}", hostile, c));
+  CHECK(!nn::match_key("Transformer/encoderblock_{n}/{*}", std::string(40000, '7'), c));
+  nn::StateDict sd = {{"features.0.0.weight", Tensor::zeros({1})}, {hostile, Tensor::zeros({1})}};
+  CHECK(nn::torchvision_swin_to_timm(sd).size() == 2);
 }
