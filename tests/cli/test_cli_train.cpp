@@ -191,3 +191,34 @@ TEST_CASE("a model directory stands wherever a model name and weights do", "[cli
   require_runtime_error(r);
   CHECK_THAT(r.err, Catch::Contains("unknown model '" + box.path("empty") + "'"));
 }
+
+TEST_CASE("--precision bf16: F32 adapters through a BF16 frozen backbone, either way round", "[cli][bf16]") {
+  Sandbox box;
+  write_toy_idx(box, "train", 48);
+  write_toy_idx(box, "t10k", 24);
+  const std::string data = "fashion-mnist:" + box.dir.string(), weights = fixture("vit_test_tiny_timm.safetensors");
+  Result r = box.run({"finetune", "--model", "vit_test_tiny", "--weights", weights, "--data", data, "--method", "lora",
+                      "--epochs", "1", "--batch", "16", "--normalize", "none", "--precision", "bf16",
+                      "--out", box.path("run"), "--progress", "none"});
+  REQUIRE(r.code == 0);
+  const nlohmann::json s = last_json_line(r.out);
+  CHECK(s.at("precision") == "bf16");
+  // The adapter file is F32 and evaluates under either precision.
+  for (const auto& [name, t] : load_safetensors(box.path("run/best/adapter_model.safetensors")).tensors) {
+    INFO(name);
+    CHECK(t.dtype() == DType::F32);
+  }
+  for (const char* p : {"bf16", "fp32"}) {
+    r = box.run({"eval", "--model", "vit_test_tiny", "--weights", weights, "--adapter", box.path("run/best"),
+                 "--data", data, "--normalize", "none", "--precision", p, "--progress", "none"});
+    REQUIRE(r.code == 0);
+    CHECK(last_json_line(r.out).at("precision") == p);
+  }
+  r = box.run({"bench", "--model", "vit_test_tiny", "--method", "lora", "--batch", "2", "--steps", "1", "--precision", "auto"});
+  REQUIRE(r.code == 0);
+  const std::string used = last_json_line(r.out).at("precision");
+  CHECK((used == "bf16" || used == "fp32"));
+  r = box.run({"eval", "--model", "vit_test_tiny", "--data", data, "--precision", "fp16"});
+  REQUIRE(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("--precision") && Catch::Contains("fp16"));
+}
