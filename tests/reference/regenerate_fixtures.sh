@@ -25,6 +25,7 @@
 #   mlp_train.py      mlp_train.safetensors
 #   transforms.py     transforms.safetensors
 #   dense.py          dense.safetensors
+#   bf16.py           bf16.safetensors (torch's float32 -> bfloat16 rounding)
 #   backbones_full.py full_size_logits.safetensors: full-size ViT-B/16 and Swin-T in float64,
 #                     the slow one (about a minute on 2 cores; the rest take about 20 s);
 #                     --skip-full leaves it out
@@ -71,6 +72,7 @@ run tests/reference/ops.py
 run tests/reference/mlp_train.py
 run tests/reference/transforms.py
 run tests/reference/dense.py
+run tests/reference/bf16.py
 if [ "$skip_full" = 0 ]; then
   run tests/reference/backbones_full.py
 else
