@@ -23,6 +23,7 @@ StateDict read_checkpoint(const std::string& path) {
 
 KeyLayout detect_vit_layout(const StateDict& sd) {
   if (is_google_vit(sd)) return KeyLayout::Google;
+  if (is_transformers_vit(sd)) return KeyLayout::Transformers;
   if (sd.count("class_token") || sd.count("conv_proj.weight")) return KeyLayout::Torchvision;
   return KeyLayout::Timm;
 }
@@ -92,9 +93,10 @@ StateDict timm_vit_to_torchvision(const StateDict& sd) { return remap(sd, false)
 LoadReport load_vit_state_dict(VisionTransformer& model, StateDict sd, const LoadOptions& opt,
                                const std::string& source) {
   switch (detect_vit_layout(sd)) {
-    case KeyLayout::Torchvision: sd = torchvision_vit_to_timm(sd); break;
-    case KeyLayout::Google: sd = google_vit_to_timm(sd); break;
-    case KeyLayout::Timm: break;
+    case KeyLayout::Torchvision: sd = torchvision_vit_to_timm(sd), model.checkpoint_layout = "torchvision"; break;
+    case KeyLayout::Google: sd = google_vit_to_timm(sd), model.checkpoint_layout = "google"; break;
+    case KeyLayout::Transformers: sd = transformers_vit_to_timm(sd), model.checkpoint_layout = "transformers"; break;
+    case KeyLayout::Timm: model.checkpoint_layout = "timm"; break;
   }
   if (opt.drop_head) {
     sd.erase("head.weight");

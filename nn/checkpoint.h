@@ -7,6 +7,7 @@
 // Loading reports missing, unexpected and mis-shaped keys by name; the classifier head can be
 // dropped (fine-tuning on a new label set) and pos_embed is resampled when the grid differs.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "nn/module.h"
@@ -21,7 +22,7 @@ struct SwinTransformer;
 StateDict read_checkpoint(const std::string& path);
 
 // Key layout detection and maps onto timm names.
-enum class KeyLayout { Timm, Torchvision, Google };
+enum class KeyLayout { Timm, Torchvision, Google, Transformers };
 KeyLayout detect_vit_layout(const StateDict& sd);
 StateDict torchvision_vit_to_timm(const StateDict& sd);
 StateDict timm_vit_to_torchvision(const StateDict& sd);  // the inverse (for tests and export)
@@ -29,6 +30,14 @@ StateDict timm_vit_to_torchvision(const StateDict& sd);  // the inverse (for tes
 // pre_logits; an "opt/target/" training checkpoint is read from that subtree.
 bool is_google_vit(const StateDict& sd);
 StateDict google_vit_to_timm(const StateDict& sd);
+
+// Hugging Face transformers' ViT (nn/checkpoint_hf.cpp): ViTForImageClassification or a bare
+// ViTModel; q/k/v fused into qkv, the pooler and mask token dropped.
+bool is_transformers_vit(const StateDict& sd);
+StateDict transformers_vit_to_timm(const StateDict& sd);
+// transformers' config.json ("model_type": "vit") as ViTConfig's JSON fields; classes from
+// id2label (num_labels) when the architecture is a ...ForImageClassification, else 0.
+nlohmann::json transformers_vit_config(const nlohmann::json& config);
 
 struct LoadOptions {
   bool drop_head = false;  // ignore the file's head (e.g. fine-tuning on a new label set)

@@ -63,6 +63,10 @@ class ImageModel : public Module {
   virtual int64_t checkpoint_classes(const StateDict& sd) const = 0;
   // Loads a checkpoint in any key layout the family reads; `source` names it in errors.
   virtual LoadReport load_checkpoint(StateDict sd, const LoadOptions& opt, const std::string& source) = 0;
+  // The key layout of the last checkpoint load_checkpoint read ("timm", "torchvision",
+  // "google", "transformers", ...; "" before any): an adapter written in peft's layout names
+  // the base model's modules as that checkpoint does (peft/peft_format.h).
+  std::string checkpoint_layout;
 
   // The config (the family's fields, the head's classes included) as a JSON object that the
   // family's from-JSON constructor reads back.

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/io/safetensors.h"
+#include "nn/checkpoint.h"
 #include "nn/config_util.h"
 #include "nn/swin.h"
 #include "nn/vit.h"
@@ -92,6 +93,17 @@ std::unique_ptr<ImageModel> from_timm_config(const json& j) {
   return fam->from_json(cfg);
 }
 
+// transformers' config.json: "model_type" picks the family, its fields map onto ours.
+std::unique_ptr<ImageModel> from_transformers_config(const json& j) {
+  const std::string type = j["model_type"].is_string() ? j["model_type"].get<std::string>() : j["model_type"].dump();
+  if (type == "vit") {
+    json cfg = transformers_vit_config(j);
+    if (j.contains("num_classes")) cfg["num_classes"] = j["num_classes"];  // create_model_from_config's override
+    return family_named("vit").from_json(cfg);
+  }
+  throw Error("model config: transformers \"model_type\": \"" + type + "\" is not supported (supported: \"vit\")");
+}
+
 void apply_classes(ImageModel& m, int64_t num_classes) {
   if (num_classes >= 0 && num_classes != m.num_classes()) m.reset_head(num_classes);
 }
@@ -133,7 +145,10 @@ std::unique_ptr<ImageModel> create_model_from_config(const json& cfg, int64_t nu
       j["num_classes"] = num_classes;
     }
   }
-  auto m = j.contains("architecture") ? from_timm_config(j) : from_vitune_config(j);
+  std::unique_ptr<ImageModel> m;
+  if (j.contains("model_type")) m = from_transformers_config(j);
+  else if (j.contains("architecture")) m = from_timm_config(j);
+  else m = from_vitune_config(j);
   apply_classes(*m, num_classes);
   return m;
 }

@@ -76,7 +76,9 @@ StateDict old_timm_swin_to_timm(const StateDict& sd) {
 
 LoadReport load_swin_state_dict(SwinTransformer& model, StateDict sd, const LoadOptions& opt,
                                 const std::string& source) {
-  switch (detect_swin_layout(sd)) {
+  const SwinLayout layout = detect_swin_layout(sd);
+  model.checkpoint_layout = layout == SwinLayout::Torchvision ? "torchvision" : layout == SwinLayout::TimmOld ? "timm_old" : "timm";
+  switch (layout) {
     case SwinLayout::Torchvision: sd = torchvision_swin_to_timm(sd); break;
     case SwinLayout::TimmOld: sd = old_timm_swin_to_timm(sd); break;
     case SwinLayout::Timm:  // current timm saves neither buffer, but a re-export might

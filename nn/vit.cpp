@@ -165,7 +165,7 @@ TunerSites VisionTransformer::tuner_sites() {
 }
 
 int64_t VisionTransformer::checkpoint_classes(const StateDict& sd) const {
-  for (const char* key : {"head.weight", "heads.head.weight"}) {  // timm, torchvision: (C, D)
+  for (const char* key : {"head.weight", "heads.head.weight", "classifier.weight"}) {  // timm, torchvision, transformers: (C, D)
     auto it = sd.find(key);
     if (it != sd.end() && it->second.dim() == 2) return it->second.size(0);
   }

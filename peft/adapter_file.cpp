@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "engine/io/safetensors.h"
+#include "peft/peft_format.h"
 
 namespace vt::peft {
 
@@ -20,6 +21,13 @@ static std::string module_of(const std::string& tensor_name) {  // "a.b.weight" 
 }
 
 void save_adapter(const std::string& dir, nn::Module& model, const AdapterInfo& info) {
+  if (info.format == "peft") {
+    auto* m = dynamic_cast<nn::ImageModel*>(&model);
+    if (!m) throw Error("save_adapter: peft's layout holds an image model's LoRA and head only (a dense task's decoder has no place in it)");
+    return save_peft_adapter(dir, *m, info, info.peft_names);
+  }
+  if (info.format != "vitune")
+    throw Error("save_adapter: unknown adapter format '" + info.format + "' (vitune or peft)");
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("save_adapter: cannot create directory '" + dir + "': " + ec.message());
@@ -46,6 +54,7 @@ void save_adapter(const std::string& dir, nn::Module& model, const AdapterInfo& 
 }
 
 AdapterInfo read_adapter_info(const std::string& dir) {
+  if (is_peft_adapter(dir)) return read_peft_adapter_info(dir);
   const std::string p = config_path(dir);
   std::ifstream f(p);
   if (!f) throw Error("adapter: cannot open '" + p + "'");
@@ -68,6 +77,7 @@ AdapterInfo read_adapter_info(const std::string& dir) {
 }
 
 AdapterInfo load_adapter(const std::string& dir, nn::ImageModel& model) {
+  if (is_peft_adapter(dir)) return load_peft_adapter(dir, model);
   AdapterInfo info = read_adapter_info(dir);
   SafetensorsFile file = load_safetensors(model_path(dir));
   const std::string task = info.decode_head.is_object() ? info.decode_head.value("task", std::string("dense"))

@@ -48,6 +48,23 @@ void LoRA::merge_into(nn::StateDict& sd, const std::string& host) const {
   it->second = add(it->second, delta_weight());
 }
 
+std::shared_ptr<LoRA> attach_lora(const nn::BlockSites& b, const std::string& target, int64_t r, double scale) {
+  if (r <= 0) throw Error("lora: r must be positive, got " + std::to_string(r));
+  const int64_t D = b.dim;
+  nn::Linear* host = nullptr;
+  int64_t rows = 0, row0 = 0;
+  if (target == "qkv") host = b.qkv, rows = 3 * D;
+  else if (target == "q" || target == "k" || target == "v")
+    host = b.qkv, rows = D, row0 = (target == "q" ? 0 : target == "k" ? D : 2 * D);
+  else if (target == "proj") host = b.proj, rows = D;
+  else if (target == "fc1") host = b.fc1, rows = b.hidden;
+  else if (target == "fc2") host = b.fc2, rows = D;
+  else throw Error("lora: unknown target '" + target + "' (targets: qkv, q, k, v, proj, fc1, fc2)");
+  auto t = std::make_shared<LoRA>(host->weight, host->in_features(), rows, r, row0, host->out_features(), scale);
+  host->add_tuner("lora_" + target, t);
+  return t;
+}
+
 namespace {
 
 void apply_lora(Sites& s, const Options& o) {
@@ -61,22 +78,8 @@ void apply_lora(Sites& s, const Options& o) {
   while (std::getline(ts, t, ','))
     if (!t.empty()) targets.push_back(t);
   if (targets.empty()) throw Error("lora: option 'targets' names no layer");
-  for (BlockSites& b : s.blocks) {
-    const int64_t D = b.dim;
-    for (const std::string& tg : targets) {
-      nn::Linear* host = nullptr;
-      int64_t rows = 0, row0 = 0;
-      if (tg == "qkv") host = b.qkv, rows = 3 * D;
-      else if (tg == "q" || tg == "k" || tg == "v")
-        host = b.qkv, rows = D, row0 = (tg == "q" ? 0 : tg == "k" ? D : 2 * D);
-      else if (tg == "proj") host = b.proj, rows = D;
-      else if (tg == "fc1") host = b.fc1, rows = b.hidden;
-      else if (tg == "fc2") host = b.fc2, rows = D;
-      else throw Error("lora: unknown target '" + tg + "' (targets: qkv, q, k, v, proj, fc1, fc2)");
-      host->add_tuner("lora_" + tg, std::make_shared<LoRA>(host->weight, host->in_features(), rows,
-                                                           r, row0, host->out_features(), scale));
-    }
-  }
+  for (BlockSites& b : s.blocks)
+    for (const std::string& tg : targets) attach_lora(b, tg, r, scale);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // lora.h — LoRA's tuner type, exposed for merging (peft/merge.cpp) and tests.
 #pragma once
 #include "nn/layers.h"
+#include "nn/tuner_sites.h"
 #include "peft/merge.h"
 
 namespace vt::peft {
@@ -16,5 +17,9 @@ struct LoRA : nn::OutputTuner, Mergeable {
   Tensor delta_weight() const;  // (out_total, in): scale · B A in rows [row0, row0 + rows)
   void merge_into(nn::StateDict& sd, const std::string& host) const override;  // W += ΔW
 };
+
+// Attaches a LoRA of rank r and scale s to block b's target — qkv, q, k, v (a third of the
+// fused qkv rows), proj, fc1 or fc2 — registered on the host linear as "lora_<target>".
+std::shared_ptr<LoRA> attach_lora(const nn::BlockSites& b, const std::string& target, int64_t r, double scale);
 
 }  // namespace vt::peft

@@ -60,6 +60,7 @@ void run_eval(const EvalOptions& o) {
   vt::peft::AdapterInfo info;
   if (!o.adapter.empty()) {
     info = vt::peft::read_adapter_info(o.adapter);
+    if (info.num_classes < 0) info.num_classes = o.model.num_classes >= 0 ? o.model.num_classes : classes;  // peft, no head saved: the base's
     if (info.num_classes < classes)
       throw vt::Error("adapter '" + o.adapter + "' has a " + std::to_string(info.num_classes) +
                       "-way head; the data has " + std::to_string(classes) + " classes");
@@ -89,7 +90,7 @@ Command add_eval_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "Accuracy of a backbone (+ adapter) on a test split");
   o->model.add_to(*cmd, "Classes of the head (default: the adapter's or the data's)");
   cmd->add_option("--weights", o->weights, "Backbone checkpoint");
-  cmd->add_option("--adapter", o->adapter, "Adapter directory written by finetune (OUT/best)");
+  cmd->add_option("--adapter", o->adapter, "Adapter directory written by finetune (OUT/best), or one in Hugging Face peft's layout");
   o->precision.add_to(*cmd);
   o->data.add_to(*cmd, false);
   o->task.add_to(*cmd, true);

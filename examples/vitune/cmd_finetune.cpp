@@ -14,6 +14,7 @@
 #include <cstdio>
 
 #include "examples/vitune/dense_setup.h"
+#include "peft/peft_format.h"
 
 namespace vitune {
 
@@ -27,7 +28,17 @@ struct FinetuneOptions {
   vt::tasks::TrainOptions train;
   PrecisionOption precision;
   std::string weights, precision_used = "fp32";
+  std::string adapter_format = "vitune";
 };
+
+// --adapter-format peft: peft's layout, naming modules as the base checkpoint does (transformers'
+// names for a transformers checkpoint, timm's otherwise); checked before the run starts.
+void set_adapter_format(vt::peft::AdapterInfo& info, vt::nn::ImageModel& model, const std::string& format) {
+  info.format = format;
+  if (format != "peft") return;
+  info.peft_names = model.checkpoint_layout == "transformers" ? "transformers" : "timm";
+  vt::peft::check_peft_layout(model, info, info.peft_names);
+}
 
 void print_summary(const vt::tasks::TrainSummary& s, vt::nn::ImageModel& model, const vt::peft::TunerConfig& tuner,
                    const FinetuneOptions& o) {
@@ -60,6 +71,9 @@ void run_dense_finetune(FinetuneOptions& o) {
   auto train_loader = dense_loader(o.data, train, true, size);
   auto eval_loader = dense_loader(o.data, eval, false, size);
   vt::peft::AdapterInfo info{tuner, model->name(), classes, hc.to_json()};
+  if (o.adapter_format != "vitune")
+    throw CLI::ValidationError("--adapter-format", "peft's layout holds LoRA and a classifier head; a " + task +
+                                                       " decoder is saved in vitune's layout");
   vt::tasks::TaskModel m = dense_task(*model, *head, o.task, info);
   if (o.train.label == "train") o.train.label = tuner.method;
   std::fprintf(stderr, "finetune: %s for %s with %s on %s (%lld images); eval on %lld images\n",
@@ -89,6 +103,7 @@ void run_finetune(FinetuneOptions& o) {
   auto train_loader = o.data.loader(train, true, size);
   auto eval_loader = o.data.loader(eval, false, size);
   vt::peft::AdapterInfo info{tuner, model->name(), classes, nullptr};
+  set_adapter_format(info, *model, o.adapter_format);
   vt::tasks::TaskModel clf = as_classifier(*model, info);
   if (auto loss = vt::peft::method_loss(tuner, *model, clf.forward)) clf.loss = loss;  // e.g. DyT's
   if (o.train.label == "train") o.train.label = tuner.method;
@@ -111,6 +126,11 @@ Command add_finetune_command(CLI::App& app) {
   o->task.add_to(*cmd, false);
   auto& t = o->train;
   cmd->add_option("--out", t.out_dir, "Output directory (checkpoints, metrics, curves)")->required();
+  cmd->add_option("--adapter-format", o->adapter_format,
+                  "Layout of the adapter directories: vitune, or peft (Hugging Face peft's LoRA layout, "
+                  "module names as in the base checkpoint: transformers' or timm's)")
+      ->check(CLI::IsMember({"vitune", "peft"}))
+      ->capture_default_str();
   cmd->add_option("--epochs", t.epochs, "Epochs")->check(CLI::PositiveNumber);
   cmd->add_option("--lr", t.lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber);
   cmd->add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber);

@@ -4,9 +4,11 @@
 //   OUT.safetensors: logits (B, classes), and features (B, D) with --features or when the
 //                    checkpoint has no classifier head (then there are no logits)
 // The head size comes from the checkpoint's head (in whichever key layout the family reads) unless
-// --num-classes is given; the checkpoint must then fit exactly. Runs in eval mode, no graph.
+// --num-classes is given; the checkpoint must then fit exactly. --adapter DIR applies an adapter
+// (vitune's or peft's layout) first, its head replacing the checkpoint's. Eval mode, no graph.
 #include "engine/io/safetensors.h"
 #include "examples/vitune/commands.h"
+#include "peft/adapter_file.h"
 
 namespace vitune {
 
@@ -14,7 +16,7 @@ namespace {
 
 struct ForwardOptions {
   ModelOptions model;
-  std::string checkpoint, input, output, device = "cpu";
+  std::string checkpoint, adapter, input, output, device = "cpu";
   bool features = false;
 };
 
@@ -45,6 +47,18 @@ vt::Tensor read_images(const std::string& path, int64_t in_chans) {
 void run_forward(const ForwardOptions& o) {
   const vt::Device device = vt::Device::parse(o.device);
   ModelSpec spec = o.model.model_spec();
+  vt::peft::AdapterInfo info;
+  if (!o.adapter.empty()) {
+    info = vt::peft::read_adapter_info(o.adapter);
+    if (!info.decode_head.is_null())
+      throw vt::Error("adapter '" + o.adapter + "' carries a dense decoder; forward writes logits and features only");
+    if (info.num_classes >= 0) {  // the adapter's head
+      if (spec.num_classes >= 0 && spec.num_classes != info.num_classes)
+        throw CLI::ValidationError("--num-classes", std::to_string(spec.num_classes) + " contradicts the adapter's " +
+                                                        std::to_string(info.num_classes) + "-way head");
+      spec.num_classes = info.num_classes;
+    }
+  }
   const bool classes_given = spec.num_classes >= 0;
   if (!classes_given) spec.num_classes = 0;  // sized from the checkpoint below
   auto model = vt::nn::create_model(spec);
@@ -55,7 +69,10 @@ void run_forward(const ForwardOptions& o) {
   if (!classes_given) model->reset_head(model->checkpoint_classes(sd));
   vt::nn::LoadOptions load;  // strict: throws naming every key that does not fit
   load.drop_head = classes_given && spec.num_classes == 0;  // --num-classes 0: features only
+  if (!o.adapter.empty() && info.num_classes >= 0)  // the adapter brings its head
+    load.drop_head = model->checkpoint_classes(sd) != info.num_classes || info.num_classes == 0;
   model->load_checkpoint(std::move(sd), load, checkpoint);
+  if (!o.adapter.empty()) vt::peft::load_adapter(o.adapter, *model);
 
   vt::Tensor images = read_images(o.input, model->in_chans());
   model->to(device);
@@ -67,7 +84,7 @@ void run_forward(const ForwardOptions& o) {
   if (model->num_classes() > 0) out["logits"] = model->forward_head(features).to(vt::Device::cpu());
   if (o.features || model->num_classes() == 0) out["features"] = features.to(vt::Device::cpu());
   vt::save_safetensors(o.output, out, {{"format", "pt"}, {"model", model->name()},
-                                       {"checkpoint", checkpoint}});
+                                       {"checkpoint", checkpoint}, {"adapter", o.adapter}});
   for (auto& [k, t] : out)
     std::printf("%s %s -> %s\n", k.c_str(), vt::shape_str(t.shape()).c_str(), o.output.c_str());
 }
@@ -81,6 +98,8 @@ Command add_forward_command(CLI::App& app) {
   cmd->add_option("--checkpoint", o->checkpoint,
                   "Weights: .safetensors (timm or torchvision names; Swin also old timm / Microsoft) "
                   "or a Google ViT .npz (default with --model DIR: DIR/model.safetensors)");
+  cmd->add_option("--adapter", o->adapter,
+                  "Adapter directory applied before the forward pass (vitune's or peft's layout)");
   cmd->add_option("--input", o->input, "Input .safetensors with tensor 'images' (B, C, H, W)")
       ->required();
   cmd->add_option("--output", o->output, "Output .safetensors (logits, features)")->required();

@@ -24,7 +24,15 @@ void run_merge(const MergeOptions& o) {
   if (!vt::peft::find_method(info.tuner.method).mergeable)
     throw vt::Error("adapter '" + o.adapter + "': method " + info.tuner.method +
                     " cannot be merged into the backbone (mergeable: lora, ssf, bitfit, full)");
-  auto model = vt::nn::load_model(o.model.model_spec(), o.weights, info.num_classes);
+  std::unique_ptr<ImageModel> model;
+  if (info.num_classes >= 0) {
+    model = vt::nn::load_model(o.model.model_spec(), o.weights, info.num_classes);
+  } else {  // a peft adapter that saved no head: the checkpoint's head, whatever its size
+    model = vt::nn::create_model(o.model.model_spec());
+    vt::nn::StateDict sd = vt::nn::read_checkpoint(o.weights);
+    model->reset_head(model->checkpoint_classes(sd));
+    model->load_checkpoint(std::move(sd), {}, o.weights);
+  }
   vt::peft::load_adapter(o.adapter, *model);
   vt::nn::StateDict sd = vt::peft::merged_state_dict(*model);
   std::map<std::string, vt::Tensor> out(sd.begin(), sd.end());
@@ -40,7 +48,7 @@ Command add_merge_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("merge", "Fold a LoRA/SSF adapter into the backbone weights");
   o->model.add_to(*cmd, "ignored: the head comes from the adapter");
   cmd->add_option("--weights", o->weights, "Backbone checkpoint")->required();
-  cmd->add_option("--adapter", o->adapter, "Adapter directory (adapter_config.json + adapter_model.safetensors)")
+  cmd->add_option("--adapter", o->adapter, "Adapter directory (adapter_config.json + adapter_model.safetensors; vitune's or peft's layout)")
       ->required();
   cmd->add_option("--output", o->output, "Merged checkpoint to write (.safetensors)")->required();
   return {cmd, [o] { run_merge(*o); }};

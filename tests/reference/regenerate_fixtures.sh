@@ -73,6 +73,7 @@ run tests/reference/mlp_train.py
 run tests/reference/transforms.py
 run tests/reference/dense.py
 run tests/reference/bf16.py
+run tests/reference/interop.py
 if [ "$skip_full" = 0 ]; then
   run tests/reference/backbones_full.py
 else
