@@ -5,29 +5,6 @@
 
 using namespace cli_test;
 
-namespace {
-
-std::string be32(uint32_t v) { return std::string{(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v}; }
-
-// DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte: 28×28 noisy images whose class (0..3)
-// is the brightness of the left half.
-void write_toy_idx(const Sandbox& box, const std::string& pre, int n) {
-  std::string img = be32(0x803) + be32(n) + be32(28) + be32(28), lab = be32(0x801) + be32(n);
-  uint32_t s = 12345u + n;
-  for (int i = 0; i < n; ++i) {
-    const int c = i % 4;
-    for (int k = 0; k < 28 * 28; ++k) {
-      s = s * 1664525u + 1013904223u;
-      const int noise = (int)(s >> 26);  // 0..63
-      img += (char)(k % 28 < 14 ? 40 + 60 * c + noise : noise);
-    }
-    lab += (char)c;
-  }
-  std::ofstream(box.path(pre + "-images-idx3-ubyte"), std::ios::binary) << img;
-  std::ofstream(box.path(pre + "-labels-idx1-ubyte"), std::ios::binary) << lab;
-}
-
-}  // namespace
 
 TEST_CASE("finetune, eval and merge on a tiny model", "[cli][train]") {
   Sandbox box;
