@@ -13,6 +13,8 @@
 // is also printed on stdout as one JSON line.
 #include <cstdio>
 
+#include "engine/random.h"
+
 #include "examples/vitune/dense_setup.h"
 #include "peft/peft_format.h"
 
@@ -62,6 +64,7 @@ void run_dense_finetune(FinetuneOptions& o) {
   if (task == "segmentation" && eval->num_classes() != classes)
     throw vt::Error("the evaluation data has " + std::to_string(eval->num_classes()) +
                     " classes, the training data " + std::to_string(classes));
+  vt::manual_seed(o.train.seed);  // --seed fixes the decoder's and the tuners' initialisation too
   auto model = vt::nn::load_model(o.model.model_spec(), o.weights, 0);
   const vt::dense::DenseHeadConfig hc = head_config(o.task, classes);
   auto head = attach_decoder(*model, hc);
@@ -96,6 +99,7 @@ void run_finetune(FinetuneOptions& o) {
     throw CLI::ValidationError("--num-classes", std::to_string(o.model.num_classes) +
                                                     " contradicts the training data's " +
                                                     std::to_string(classes) + " classes");
+  vt::manual_seed(o.train.seed);  // --seed fixes a fresh head's and the tuners' initialisation too
   auto model = vt::nn::load_model(o.model.model_spec(), o.weights, classes);
   vt::peft::TunerConfig tuner = vt::peft::apply_method(*model, o.method.tuner("linear"));
   o.precision_used = o.precision.apply(*model);
