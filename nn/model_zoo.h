@@ -8,13 +8,15 @@
 // from a name or from its JSON config fields, and its model class implements ImageModel
 // (nn/model.h). Everything above nn/ creates models only through this file.
 //
-// JSON model configs, two forms:
+// JSON model configs, three forms:
 //   - vitune's: the family's config fields (ViTConfig / SwinConfig keys), "base": NAME to start
 //     from a registered config, "family": "vit" | "swin" (default: the family of "base").
 //   - a model directory's config.json, timm's layout: {"architecture": NAME, "num_classes": K,
 //     "num_features": D, "model_args": {the family's fields}, "pretrained_cfg": {...}}.
 //     "architecture" picks the family and the registered config (when it is one); "model_args"
 //     overrides fields; "num_classes" and "global_pool" as timm writes them are applied too.
+//   - Hugging Face transformers' config.json ("model_type": "vit"; nn/checkpoint_hf.cpp):
+//     hidden_size, num_hidden_layers, ... map onto ViTConfig, classes from id2label.
 #pragma once
 #include <functional>
 #include <memory>
