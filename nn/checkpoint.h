@@ -38,6 +38,11 @@ StateDict transformers_vit_to_timm(const StateDict& sd);
 // transformers' config.json ("model_type": "vit") as ViTConfig's JSON fields; classes from
 // id2label (num_labels) when the architecture is a ...ForImageClassification, else 0.
 nlohmann::json transformers_vit_config(const nlohmann::json& config);
+// Swin in transformers' names: stage s's closing downsample opens stage s + 1 (timm), q/k/v
+// fused; its config.json ("model_type": "swin") as SwinConfig's fields.
+bool is_transformers_swin(const StateDict& sd);
+StateDict transformers_swin_to_timm(const StateDict& sd);
+nlohmann::json transformers_swin_config(const nlohmann::json& config);
 
 struct LoadOptions {
   bool drop_head = false;  // ignore the file's head (e.g. fine-tuning on a new label set)
@@ -54,7 +59,7 @@ LoadReport load_vit_state_dict(VisionTransformer& model, StateDict sd, const Loa
 // Timm: current timm (downsample opening stages 1..S-1, head.fc). TimmOld: timm <= 0.8 and
 // Microsoft's release (downsample closing stages 0..S-2, head.*, relative_position_index and
 // attn_mask buffers saved). Torchvision: swin_t/s/b (features.*, head). All map onto Timm.
-enum class SwinLayout { Timm, TimmOld, Torchvision };
+enum class SwinLayout { Timm, TimmOld, Torchvision, Transformers };
 SwinLayout detect_swin_layout(const StateDict& sd);
 StateDict torchvision_swin_to_timm(const StateDict& sd);  // unknown keys pass through unchanged
 StateDict old_timm_swin_to_timm(const StateDict& sd);

@@ -96,12 +96,11 @@ std::unique_ptr<ImageModel> from_timm_config(const json& j) {
 // transformers' config.json: "model_type" picks the family, its fields map onto ours.
 std::unique_ptr<ImageModel> from_transformers_config(const json& j) {
   const std::string type = j["model_type"].is_string() ? j["model_type"].get<std::string>() : j["model_type"].dump();
-  if (type == "vit") {
-    json cfg = transformers_vit_config(j);
-    if (j.contains("num_classes")) cfg["num_classes"] = j["num_classes"];  // create_model_from_config's override
-    return family_named("vit").from_json(cfg);
-  }
-  throw Error("model config: transformers \"model_type\": \"" + type + "\" is not supported (supported: \"vit\")");
+  if (type != "vit" && type != "swin")
+    throw Error("model config: transformers \"model_type\": \"" + type + "\" is not supported (supported: \"vit\", \"swin\")");
+  json cfg = type == "vit" ? transformers_vit_config(j) : transformers_swin_config(j);
+  if (j.contains("num_classes")) cfg["num_classes"] = j["num_classes"];  // create_model_from_config's override
+  return family_named(type).from_json(cfg);
 }
 
 void apply_classes(ImageModel& m, int64_t num_classes) {

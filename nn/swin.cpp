@@ -336,7 +336,7 @@ TunerSites SwinTransformer::tuner_sites() {
 }
 
 int64_t SwinTransformer::checkpoint_classes(const StateDict& sd) const {
-  for (const char* key : {"head.fc.weight", "head.weight"}) {  // (C, D)
+  for (const char* key : {"head.fc.weight", "head.weight", "classifier.weight"}) {  // (C, D)
     auto it = sd.find(key);
     if (it != sd.end() && it->second.dim() == 2) return it->second.size(0);
   }

@@ -31,6 +31,7 @@ bool is_dropped_buffer(const std::string& k) {
 
 SwinLayout detect_swin_layout(const StateDict& sd) {
   if (sd.count("features.0.0.weight")) return SwinLayout::Torchvision;
+  if (is_transformers_swin(sd)) return SwinLayout::Transformers;
   if (sd.count("layers.0.downsample.reduction.weight") || sd.count("head.weight"))
     return SwinLayout::TimmOld;
   return SwinLayout::Timm;
@@ -77,8 +78,11 @@ StateDict old_timm_swin_to_timm(const StateDict& sd) {
 LoadReport load_swin_state_dict(SwinTransformer& model, StateDict sd, const LoadOptions& opt,
                                 const std::string& source) {
   const SwinLayout layout = detect_swin_layout(sd);
-  model.checkpoint_layout = layout == SwinLayout::Torchvision ? "torchvision" : layout == SwinLayout::TimmOld ? "timm_old" : "timm";
+  model.checkpoint_layout = layout == SwinLayout::Torchvision ? "torchvision"
+                            : layout == SwinLayout::TimmOld   ? "timm_old"
+                            : layout == SwinLayout::Transformers ? "transformers" : "timm";
   switch (layout) {
+    case SwinLayout::Transformers: sd = transformers_swin_to_timm(sd); break;
     case SwinLayout::Torchvision: sd = torchvision_swin_to_timm(sd); break;
     case SwinLayout::TimmOld: sd = old_timm_swin_to_timm(sd); break;
     case SwinLayout::Timm:  // current timm saves neither buffer, but a re-export might

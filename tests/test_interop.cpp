@@ -121,7 +121,7 @@ TEST_CASE("transformers: a bare ViTModel (no vit. prefix, a pooler) and qkv_bias
   // One part missing is an error naming it.
   nn::StateDict partial = sd;
   partial.erase("vit.encoder.layer.1.attention.attention.key.weight");
-  CHECK_THROWS_WITH(nn::transformers_vit_to_timm(partial), Catch::Contains("layer 1 has no key weight"));
+  CHECK_THROWS_WITH(nn::transformers_vit_to_timm(partial), Catch::Contains("blocks.1.attn.qkv has no key weight"));
 }
 
 TEST_CASE("transformers: config.json errors name the field", "[interop][nn]") {
@@ -268,4 +268,27 @@ TEST_CASE("peft: bad adapters are refused, naming the key or tensor", "[interop]
   expect(broken_adapter(t, "peft_hf", json::object(), [](auto& st) {
            st["base_model.model.vit.encoder.layer.0.attention.attention.query.lora_A.weight"] = Tensor::zeros({4, 7});
          }), "mismatched");
+}
+
+TEST_CASE("transformers: Swin's names and config.json", "[interop][nn][swin]") {
+  auto m = nn::load_model({fx("hf_swin")}, "", -1);
+  CHECK(m->family() == "swin");
+  CHECK(m->num_classes() == 10);
+  CHECK(m->checkpoint_layout == "transformers");
+  auto io = load_safetensors(std::string(VT_FIXTURE_DIR) + "/swin_test_tiny_io.safetensors").tensors;
+  m->eval();
+  NoGrad ng;
+  require_close(m->forward(io.at("images")), io.at("logits"), 1e-4, 1e-5, "transformers Swin logits");
+  // The key map gives exactly timm's tensors (the downsample moves to the next stage).
+  nn::StateDict mapped = nn::transformers_swin_to_timm(nn::read_checkpoint(fx("hf_swin/model.safetensors")));
+  auto timm = load_safetensors(std::string(VT_FIXTURE_DIR) + "/swin_test_tiny_timm.safetensors").tensors;
+  REQUIRE(mapped.size() == timm.size());
+  for (auto& [k, t] : timm) {
+    INFO(k);
+    REQUIRE(mapped.count(k));
+    require_close(mapped[k], t, 0, 0, k);
+  }
+  json cfg = read_json(fx("hf_swin/config.json"));
+  cfg["use_absolute_embeddings"] = true;
+  CHECK_THROWS_WITH(nn::create_model_from_config(cfg), Catch::Contains("use_absolute_embeddings"));
 }

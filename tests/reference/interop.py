@@ -15,11 +15,15 @@ Outputs under tests/fixtures/interop/:
                                                   alpha_pattern and use_rslora
   io.safetensors                                  images and the logits torch computes for the
                                                   base model and each adapter
+  hf_swin/config.json, hf_swin/model.safetensors  the swin_test_tiny fixture (tests/reference/
+                                                  backbones.py) in transformers' Swin names; its
+                                                  logits are swin_test_tiny_io.safetensors'
 The C++ tests (tests/test_interop.cpp) load each and must match the logits to 1e-4 relative.
 """
 import json
 import math
 import os
+import re
 import sys
 
 import torch
@@ -241,6 +245,64 @@ def timm_forward(root, sd, c, x, head):
     return head(ln(h, "norm")[:, 0])
 
 
+SWIN_BLOCK = [("norm1", "layernorm_before"), ("norm2", "layernorm_after"),
+              ("attn.relative_position_bias_table", "attention.self.relative_position_bias_table"),
+              ("attn.proj", "attention.output.dense"), ("mlp.fc1", "intermediate.dense"),
+              ("mlp.fc2", "output.dense")]
+
+
+def swin_timm_to_hf(sd):
+    """timm's Swin names -> transformers' (models/swin/modeling_swin.py): q/k/v split, the
+    downsample that opens stage s (timm) closes stage s - 1 (transformers), head.fc -> classifier."""
+    out = {}
+    for k, v in sd.items():
+        m = re.fullmatch(r"layers\.(\d+)\.blocks\.(\d+)\.(.+)", k)
+        d = re.fullmatch(r"layers\.(\d+)\.downsample\.(.+)", k)
+        if m:
+            blk = f"swin.encoder.layers.{m[1]}.blocks.{m[2]}."
+            rest = m[3]
+            q = re.fullmatch(r"attn\.qkv\.(weight|bias)", rest)
+            if q:
+                for part, t in zip(("query", "key", "value"), v.chunk(3, 0)):
+                    out[blk + f"attention.self.{part}.{q[1]}"] = t.clone()
+                continue
+            for ours, theirs in SWIN_BLOCK:
+                if rest.startswith(ours):
+                    out[blk + theirs + rest[len(ours):]] = v
+                    break
+            else:
+                raise KeyError(k)
+        elif d:
+            out[f"swin.encoder.layers.{int(d[1]) - 1}.downsample.{d[2]}"] = v
+        elif k.startswith("patch_embed.proj."):
+            out["swin.embeddings.patch_embeddings.projection." + k.split(".")[-1]] = v
+        elif k.startswith("patch_embed.norm."):
+            out["swin.embeddings.norm." + k.split(".")[-1]] = v
+        elif k.startswith("norm."):
+            out["swin.layernorm." + k.split(".")[-1]] = v
+        elif k.startswith("head.fc."):
+            out["classifier." + k.split(".")[-1]] = v
+        else:
+            raise KeyError(k)
+    return out
+
+
+def write_hf_swin():
+    """swin_test_tiny (img 56, patch 4, window 7, dim 32, depths 2,2, heads 2,4, 10 classes)."""
+    sd = st.load(os.path.join(HERE, "..", "fixtures", "swin_test_tiny_timm.safetensors"))
+    d = os.path.join(OUT, "hf_swin")
+    os.makedirs(d, exist_ok=True)
+    st.save(os.path.join(d, "model.safetensors"), swin_timm_to_hf(sd), {"format": "pt"})
+    cfg = {"architectures": ["SwinForImageClassification"], "model_type": "swin", "image_size": 56,
+           "patch_size": 4, "num_channels": 3, "embed_dim": 32, "depths": [2, 2], "num_heads": [2, 4],
+           "window_size": 7, "mlp_ratio": 4.0, "qkv_bias": True, "hidden_act": "gelu",
+           "layer_norm_eps": 1e-5, "use_absolute_embeddings": False, "drop_path_rate": 0.0,
+           "encoder_stride": 32, "id2label": {str(i): f"c{i}" for i in range(10)}}
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(os.path.join(OUT, "hf_vit"), exist_ok=True)
@@ -293,6 +355,7 @@ def main():
         save_adapter("peft_timm_patterns", cfg, wrap(root, cfg), "head", head)
         io["logits_peft_timm_patterns"] = timm_forward(root, timm_sd, CFG, x, head)
     st.save(os.path.join(OUT, "io.safetensors"), io)
+    write_hf_swin()
     for k, v in io.items():
         print(k, tuple(v.shape), float(v.abs().mean()))
 
