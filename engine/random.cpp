@@ -25,6 +25,22 @@ void manual_seed(uint64_t seed) {
 
 static Generator& pick(Generator* gen) { return gen ? *gen : default_generator(); }
 
+static thread_local BatchShard t_shard;
+
+ScopedBatchShard::ScopedBatchShard(BatchShard s) : saved_(t_shard) { t_shard = s; }
+ScopedBatchShard::~ScopedBatchShard() { t_shard = saved_; }
+
+// The first counter of a draw of `shape`: this process's part of the global batch's counters
+// when a shard applies (see random.h), else the next numel counters.
+static uint64_t reserve_counters(Generator* gen, const Shape& shape) {
+  const uint64_t n = (uint64_t)shape_numel(shape);
+  const BatchShard& s = t_shard;
+  if (gen || s.global <= 0 || s.local <= 0 || shape.empty() || shape[0] % s.local != 0)
+    return pick(gen).reserve(n);
+  const uint64_t per_sample = n / (uint64_t)s.local;
+  return default_generator().reserve(per_sample * (uint64_t)s.global) + per_sample * (uint64_t)s.start;
+}
+
 static void check_fill_dtype(const char* op, DType dtype) {
   if (dtype != DType::F32 && dtype != DType::F64)
     throw Error(std::string(op) + ": dtype must be F32 or F64, got " + dtype_name(dtype));
@@ -36,7 +52,7 @@ Tensor rand(const Shape& shape, double lo, double hi, DType dtype, Device device
   if (!(hi >= lo))
     throw Error("rand: need lo <= hi, got lo=" + std::to_string(lo) + " hi=" + std::to_string(hi));
   Tensor out = Tensor::empty(shape, dtype, device);
-  const uint64_t first = pick(gen).reserve((uint64_t)out.numel());
+  const uint64_t first = reserve_counters(gen, shape);
   if (out.numel()) backend_for(device).random_uniform(out, pick(gen).seed, first, lo, hi);
   return out;
 }
@@ -46,7 +62,7 @@ Tensor randn(const Shape& shape, double mean, double std, DType dtype, Device de
   check_fill_dtype("randn", dtype);
   if (!(std >= 0)) throw Error("randn: std must be >= 0, got " + std::to_string(std));
   Tensor out = Tensor::empty(shape, dtype, device);
-  const uint64_t first = pick(gen).reserve((uint64_t)out.numel());
+  const uint64_t first = reserve_counters(gen, shape);
   if (out.numel()) backend_for(device).random_normal(out, pick(gen).seed, first, mean, std);
   return out;
 }

@@ -29,6 +29,27 @@ struct Generator {
 };
 
 Generator& default_generator();
+
+// Data-parallel draws (engine/dist.h): this process holds samples [start, start + local) of a
+// global batch of `global`. While a shard is set on a thread, a draw from the default
+// generator whose first dimension is a multiple of `local` (a batch-major tensor: (B, ...),
+// or (B·k, ...) such as Swin's windows) reserves the counters of the whole global batch and
+// gives this process the ones of its samples — so every sample sees the same dropout,
+// drop-path and noise whatever the number of processes. Explicit generators (the data
+// loader's) are never sharded.
+struct BatchShard {
+  int64_t start = 0, local = 0, global = 0;  // global 0: no shard
+};
+class ScopedBatchShard {
+ public:
+  explicit ScopedBatchShard(BatchShard s);
+  ~ScopedBatchShard();
+  ScopedBatchShard(const ScopedBatchShard&) = delete;
+  ScopedBatchShard& operator=(const ScopedBatchShard&) = delete;
+
+ private:
+  BatchShard saved_;
+};
 // Re-seeds the default generator (offset back to 0).
 void manual_seed(uint64_t seed);
 

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "engine/dist.h"
 #include "examples/vitune/commands.h"
 #include "examples/vitune/config.h"
 
@@ -29,11 +30,13 @@ std::string one_line(const std::string& msg) {
 }
 
 int runtime_error(const std::string& msg) {
+  if (vt::dist::world_size() > 1) vt::dist::abort(one_line(msg), 1);  // ends every rank, naming this one
   std::fprintf(stderr, "vitune: error: %s\n", one_line(msg).c_str());
   return 1;
 }
 
 int usage_error(const CLI::ParseError& e) {
+  if (vt::dist::world_size() > 1) vt::dist::abort(one_line(e.what()), 2);
   std::fprintf(stderr, "vitune: error: %s\nRun 'vitune --help' or 'vitune COMMAND --help'.\n",
                one_line(e.what()).c_str());
   return 2;

@@ -13,6 +13,7 @@
 // is also printed on stdout as one JSON line.
 #include <cstdio>
 
+#include "engine/dist.h"
 #include "engine/random.h"
 
 #include "examples/vitune/dense_setup.h"
@@ -111,7 +112,8 @@ void run_finetune(FinetuneOptions& o) {
   vt::tasks::TaskModel clf = as_classifier(*model, info);
   if (auto loss = vt::peft::method_loss(tuner, *model, clf.forward)) clf.loss = loss;  // e.g. DyT's
   if (o.train.label == "train") o.train.label = tuner.method;
-  std::fprintf(stderr, "finetune: %s with %s on %s (%lld images, %lld classes); eval on %lld images\n",
+  if (vt::dist::rank() == 0)
+    std::fprintf(stderr, "finetune: %s with %s on %s (%lld images, %lld classes); eval on %lld images\n",
                model->name().c_str(), tuner.to_json().dump().c_str(), train->describe().c_str(),
                (long long)train->size(), (long long)classes, (long long)eval->size());
   print_summary(vt::tasks::train_model(clf, *train_loader, eval_loader.get(), o.train), *model, tuner, o);
@@ -147,6 +149,13 @@ Command add_finetune_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", t.seed, "Seed of dropout and drop-path");
   cmd->add_flag("--resume", t.resume, "Continue the run in --out from its last checkpoint");
+  cmd->add_option("--stop-after", t.stop_after,
+                  "Stop after this many epochs of this run, checkpointed (continue with --resume; e.g. "
+                  "within a batch job's time limit; 0: run to the end)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--log-every", t.log_every, "Iterations between the train lines of metrics.jsonl")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--progress", t.progress, "Progress display: auto, bar, lines or none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
   cmd->footer("Any option may come from a JSON file: vitune finetune --config FILE (keys: long option names).");

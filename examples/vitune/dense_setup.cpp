@@ -1,6 +1,8 @@
 // dense_setup.cpp — see dense_setup.h.
 #include "examples/vitune/dense_setup.h"
 
+#include "engine/dist.h"
+
 #include <cstdio>
 #include <filesystem>
 
@@ -50,6 +52,9 @@ std::unique_ptr<vt::data::DataLoader> dense_loader(const DataOptions& d, vt::dat
   vt::data::PairTransform t = train && d.augment
                                   ? vt::data::dense_train_transform(size, norm, vt::data::DenseAugment{})
                                   : vt::data::dense_eval_transform(size, norm);
+  if (vt::dist::world_size() > 1)
+    throw vt::Error("segmentation and depth do not run data-parallel yet (their BatchNorm is not synchronised "
+                    "across processes): run them as one process");
   vt::data::LoaderOptions o;
   o.batch = d.batch, o.shuffle = train, o.seed = d.seed, o.workers = (int)d.workers;
   o.drop_last = train && data->size() > d.batch;  // BatchNorm needs more than one image
@@ -88,6 +93,7 @@ struct SavingMetric : vt::tasks::Metric {
   vt::data::Normalization norm;
   int64_t classes, written = 0;
 
+  void reduce(const SumFn& sum) override { inner->reduce(sum); }
   void add(const vt::Tensor& out, const vt::data::Batch& b) override {
     inner->add(out, b);
     if (written >= t.save_limit) return;

@@ -7,11 +7,19 @@
 //
 // Exit codes: 0 success (and --help), 2 usage errors (found by CLI11, or a missing model
 // choice), 1 runtime errors, reported as one line "vitune: error: ..." on stderr.
+#include <cstdio>
+
+#include "engine/dist.h"
 #include "engine/runtime.h"
 #include "examples/vitune/cli.h"
 
 int main(int argc, char** argv) {
-  vt::prefer_passive_omp_wait(argv);  // see engine/runtime.h
+  vt::prefer_passive_omp_wait(argv);  // see engine/runtime.h (may re-execute: before MPI)
+  // Under mpirun / srun: one rank of a data-parallel job (engine/dist.h); rank 0 alone prints.
+  if (vt::dist::init_from_environment(&argc, &argv) && vt::dist::rank() != 0)
+    if (!std::freopen("/dev/null", "w", stdout)) return 1;
   std::vector<std::string> args(argv + 1, argv + argc);
-  return vitune::cli_main(args);
+  const int code = vitune::cli_main(args);
+  vt::dist::finalize();
+  return code;
 }

@@ -1,6 +1,8 @@
 // run_setup.cpp — see run_setup.h.
 #include "examples/vitune/run_setup.h"
 
+#include "engine/dist.h"
+
 #include <cstdio>
 
 #include "tasks/data/readers.h"
@@ -60,6 +62,8 @@ std::unique_ptr<vt::data::DataLoader> DataOptions::loader(vt::data::DatasetPtr d
   o.drop_last = false;
   o.seed = seed;
   o.workers = (int)workers;
+  o.shard_rank = vt::dist::rank();  // data-parallel: this process's part of each batch
+  o.shard_count = vt::dist::world_size();
   return std::make_unique<vt::data::DataLoader>(d, t, o);
 }
 

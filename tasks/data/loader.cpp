@@ -25,6 +25,8 @@ DataLoader::DataLoader(DatasetPtr d, PairTransform t, LoaderOptions o)
     : data_(std::move(d)), transform_(std::move(t)), opt_(o) {
   if (opt_.batch <= 0) throw Error("DataLoader: batch must be positive");
   if (opt_.workers < 0 || opt_.prefetch <= 0) throw Error("DataLoader: bad workers/prefetch");
+  if (opt_.shard_count < 1 || opt_.shard_rank < 0 || opt_.shard_rank >= opt_.shard_count)
+    throw Error("DataLoader: shard " + std::to_string(opt_.shard_rank) + " of " + std::to_string(opt_.shard_count));
 }
 
 DataLoader::~DataLoader() { stop_workers(); }
@@ -79,8 +81,13 @@ void DataLoader::stack_into(Tensor& batch, const Tensor& t, int64_t k, int64_t c
 }
 
 Batch DataLoader::make_batch(int64_t b) const {
-  const int64_t first = b * opt_.batch, count = std::min(opt_.batch, data_->size() - first);
+  const int64_t global_first = b * opt_.batch, global_count = std::min(opt_.batch, data_->size() - global_first);
+  const int64_t lo = global_count * opt_.shard_rank / opt_.shard_count;  // this shard's part
+  const int64_t hi = global_count * (opt_.shard_rank + 1) / opt_.shard_count;
+  const int64_t first = global_first + lo, count = hi - lo;
   Batch out;
+  out.global_start = lo;
+  out.global_size = global_count;
   std::vector<int64_t> labels(count);
   for (int64_t k = 0; k < count; ++k) {
     const int64_t idx = order_[first + k];

@@ -7,6 +7,7 @@
 // whatever the number of workers, and a resumed run sees exactly the data an uninterrupted
 // one would. Workers build whole batches (batch b goes to worker b mod W) and stay at most
 // `prefetch` batches ahead; an exception in a worker is rethrown by next() at that batch.
+// With shards (data-parallel processes) each process makes its part of every global batch.
 #pragma once
 #include <condition_variable>
 #include <exception>
@@ -24,6 +25,10 @@ struct Batch {
   Tensor labels;                 // (B) I64
   Tensor targets;                // dense examples only: their targets stacked, (B, ...)
   std::vector<int64_t> indices;  // data-set indices of the examples
+  // Data-parallel (LoaderOptions::shard_count > 1): this batch is examples
+  // [global_start, global_start + B) of a global batch of global_size. B may be 0 (then
+  // images is undefined): a global batch smaller than the number of shards.
+  int64_t global_start = 0, global_size = 0;
 };
 
 struct LoaderOptions {
@@ -33,6 +38,10 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int workers = 2;   // 0: batches are made in next(), on the caller's thread
   int prefetch = 4;  // batches made ahead of the consumer
+  // Data-parallel: every shard sees the same global batches (`batch` examples each, the same
+  // order) and makes only its contiguous part of each: examples [G·r/n, G·(r+1)/n) of a global
+  // batch of G, for shard r of n.
+  int shard_rank = 0, shard_count = 1;
 };
 
 class DataLoader {
@@ -45,6 +54,7 @@ class DataLoader {
 
   int64_t batches_per_epoch() const;
   const Dataset& dataset() const { return *data_; }
+  const LoaderOptions& options() const { return opt_; }
   // Starts epoch `epoch`, skipping its first `skip_batches` batches.
   void start_epoch(int64_t epoch, int64_t skip_batches = 0);
   bool next(Batch& out);  // false at the end of the epoch

@@ -72,6 +72,13 @@ struct SegmentationMetric : tasks::Metric {
   std::string score_name() const override { return "mIoU"; }
   std::vector<std::string> curve_keys() const override { return {"mIoU", "mAcc", "aAcc"}; }
   std::string curve_unit() const override { return "%"; }
+  void reduce(const SumFn& sum) override {  // the confusion matrix, the loss and its batches
+    std::vector<double> v(cm.counts.begin(), cm.counts.end());
+    v.push_back(loss_sum), v.push_back((double)batches);
+    sum(v);
+    for (size_t i = 0; i < cm.counts.size(); ++i) cm.counts[i] = (int64_t)v[i];
+    loss_sum = v[cm.counts.size()], batches = (int64_t)v[cm.counts.size() + 1];
+  }
 };
 
 }  // namespace
@@ -149,6 +156,14 @@ struct DepthMetric : tasks::Metric {
   std::string score_name() const override { return "d1"; }
   std::vector<std::string> curve_keys() const override { return {"d1", "abs_rel", "rmse"}; }
   std::string curve_unit() const override { return "δ1 (share), AbsRel, RMSE (m)"; }
+  void reduce(const SumFn& add) override {
+    std::vector<double> v = {sum.d1,  sum.d2,       sum.d3,    sum.abs_rel, sum.sq_rel,       sum.rmse,
+                             sum.rmse_log, sum.log10, sum.silog, loss_sum,   (double)images, (double)batches};
+    add(v);
+    sum.d1 = v[0], sum.d2 = v[1], sum.d3 = v[2], sum.abs_rel = v[3], sum.sq_rel = v[4], sum.rmse = v[5];
+    sum.rmse_log = v[6], sum.log10 = v[7], sum.silog = v[8], loss_sum = v[9];
+    images = (int64_t)v[10], batches = (int64_t)v[11];
+  }
 };
 
 }  // namespace

@@ -43,6 +43,11 @@ struct ClassificationMetric : Metric {
   std::string score_name() const override { return "top1"; }
   std::vector<std::string> curve_keys() const override { return {"top1", "top5"}; }
   std::string curve_unit() const override { return "%"; }
+  void reduce(const SumFn& sum) override {
+    std::vector<double> v = {loss_sum, (double)hit1, (double)hit5, (double)n};
+    sum(v);
+    loss_sum = v[0], hit1 = (int64_t)v[1], hit5 = (int64_t)v[2], n = (int64_t)v[3];
+  }
 };
 
 }  // namespace

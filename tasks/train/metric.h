@@ -3,6 +3,7 @@
 // checkpoint. Classification measures top-1 / top-5 here; the dense tasks bring their own
 // (tasks/dense/dense_metrics.h: mIoU for segmentation, δ1 for depth).
 #pragma once
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -21,6 +22,14 @@ struct Metric {
   // The keys drawn in the curve's second chart, and that chart's unit.
   virtual std::vector<std::string> curve_keys() const = 0;
   virtual std::string curve_unit() const = 0;
+  // Data-parallel evaluation (engine/dist.h): every process measured its part of the data;
+  // the metric puts its additive counts in a vector, `sum` adds them over the processes, and
+  // it takes the totals back. A metric without counts to add cannot be split (the default).
+  using SumFn = std::function<void(std::vector<double>&)>;
+  virtual void reduce(const SumFn& sum) {
+    (void)sum;
+    throw Error("metric '" + score_name() + "' cannot be evaluated across processes");
+  }
 };
 using MetricFactory = std::function<std::unique_ptr<Metric>()>;
 

@@ -1,12 +1,14 @@
 // trainer.cpp — train_model and evaluate (see trainer.h); the metrics are in metric.cpp.
 #include "tasks/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include "engine/dist.h"
 #include "engine/io/safetensors.h"
 #include "engine/optim.h"
 #include "engine/random.h"
@@ -114,7 +116,8 @@ json TrainSummary::to_json() const {
   json j = {{"epochs", epochs}, {"iterations", iterations}, {"trainable_params", trainable},
             {"score", score_name}, {"best_" + score_name, best_score}, {"best_epoch", best_epoch},
             {"last_train_loss", last_train_loss}, {"train_seconds", train_seconds},
-            {"eval_seconds", eval_seconds}, {"train_img_per_s", img_per_s}};
+            {"eval_seconds", eval_seconds}, {"train_img_per_s", img_per_s}, {"ranks", ranks},
+            {"comm_seconds", comm_seconds}, {"comm_bytes_per_step", comm_bytes_per_step}};
   for (auto& [k, v] : last_metrics.items()) j["last_" + k] = v;
   return j;
 }
@@ -128,13 +131,21 @@ EvalResult evaluate(TaskModel& m, data::DataLoader& data, const std::string& pro
   std::unique_ptr<Metric> metric = m.metric();
   EvalResult r;
   data.start_epoch(0);
-  Progress bar(label, data.batches_per_epoch(), Progress::parse_mode(progress));
+  Progress bar(label, data.batches_per_epoch(), Progress::parse_mode(dist::rank() == 0 ? progress : "none"));
   data::Batch b;
   int64_t done = 0;
   while (data.next(b)) {
-    metric->add(m.predict ? m.predict(b.images) : m.forward(b.images), b);
-    r.images += b.images.size(0);
+    if (b.images.defined() && b.images.size(0) > 0) {  // a data-parallel part may be empty
+      metric->add(m.predict ? m.predict(b.images) : m.forward(b.images), b);
+      r.images += b.images.size(0);
+    }
     bar.update(++done, r.images, "");
+  }
+  if (dist::world_size() > 1) {  // every process measured its part: add the counts
+    metric->reduce([](std::vector<double>& v) { dist::all_reduce_sum(v); });
+    std::vector<double> n = {(double)r.images};
+    dist::all_reduce_sum(n);
+    r.images = (int64_t)n[0];
   }
   r.metrics = metric->result();
   r.score_name = metric->score_name();
@@ -150,12 +161,22 @@ EvalResult evaluate(TaskModel& m, data::DataLoader& data, const std::string& pro
 TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader* eval,
                          const TrainOptions& o) {
   if (o.epochs <= 0) throw Error("train: epochs must be positive, got " + std::to_string(o.epochs));
+  if (o.log_every <= 0) throw Error("train: log_every must be positive, got " + std::to_string(o.log_every));
   if (!(o.lr > 0)) throw Error("train: lr must be positive");
   if (o.resume && o.out_dir.empty()) throw Error("train: resume needs an output directory");
   const int64_t per_epoch = train.batches_per_epoch();
   if (per_epoch == 0) throw Error("train: the training set gives no batch");
+  // Data-parallel (engine/dist.h): every rank runs this loop on its part of each global batch;
+  // only rank 0 writes files and shows progress (`writes`), every rank reads a resume.
+  const int ranks = dist::world_size();
   const std::string out = o.out_dir, metrics = out + "/metrics.jsonl";
-  if (!out.empty()) fs::create_directories(out);
+  const bool writes = !out.empty() && dist::rank() == 0;
+  const std::string progress = dist::rank() == 0 ? o.progress : "none";
+  if (writes) fs::create_directories(out);
+  for (data::DataLoader* l : {&train, eval})
+    if (l && l->options().shard_count != ranks)
+      throw Error("train: " + std::to_string(ranks) + " processes, but a data loader is split into " +
+                  std::to_string(l->options().shard_count) + " (LoaderOptions::shard_count)");
 
   AdamW opt(param_groups_no_decay(m.module->named_parameters(), o.weight_decay), o.lr);
   std::vector<Tensor> trainable = m.module->trainable_parameters();
@@ -191,19 +212,24 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
     s.best_epoch = meta.at("best_epoch").get<int64_t>();
     default_generator() = Generator(meta.at("rng_seed").get<uint64_t>());
     default_generator().offset = meta.at("rng_offset").get<uint64_t>();
-    std::fprintf(stderr, "%s: resuming after epoch %lld from %s\n", o.label.c_str(),
-                 (long long)first_epoch, last.c_str());
-  } else if (!out.empty()) {
+    if (dist::rank() == 0)
+      std::fprintf(stderr, "%s: resuming after epoch %lld from %s\n", o.label.c_str(),
+                   (long long)first_epoch, last.c_str());
+  } else if (writes) {
     fs::remove(metrics);
   }
+  s.ranks = ranks;
+  const double comm_s0 = dist::comm_seconds(), comm_b0 = dist::comm_bytes();
+  int64_t steps = 0;
 
   int64_t images = 0;
-  for (int64_t epoch = first_epoch; epoch < o.epochs; ++epoch) {
+  const int64_t stop_at = o.stop_after > 0 ? std::min(o.epochs, first_epoch + o.stop_after) : o.epochs;
+  for (int64_t epoch = first_epoch; epoch < stop_at; ++epoch) {
     const double t0 = now_s();
     m.module->train();
     train.start_epoch(epoch);
     Progress bar(o.label + " epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
-                 per_epoch, Progress::parse_mode(o.progress));
+                 per_epoch, Progress::parse_mode(progress));
     data::Batch b;
     double loss_sum = 0, window = 0;
     int64_t i = 0, epoch_images = 0, in_window = 0;
@@ -211,23 +237,45 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
       const int64_t it = epoch * per_epoch + i;
       sched.apply(opt, it);
       opt.zero_grad();
-      Tensor loss = m.loss ? m.loss(b.images, b.targets.defined() ? b.targets : b.labels)
-                           : cross_entropy(m.forward(b.images), b.labels, o.label_smoothing);
-      loss.backward();
+      // This rank's part of the global batch: its share of the global mean loss, its samples'
+      // dropout / drop-path counters (engine/random.h). One rank: the whole batch, share 1.
+      const int64_t local = b.images.defined() ? b.images.size(0) : 0;
+      const int64_t global = ranks > 1 ? b.global_size : local;
+      double l = 0;
+      if (local > 0) {
+        ScopedBatchShard shard({b.global_start, local, global});
+        Tensor loss = m.loss ? m.loss(b.images, b.targets.defined() ? b.targets : b.labels)
+                             : cross_entropy(m.forward(b.images), b.labels, o.label_smoothing);
+        if (ranks > 1) loss = mul(loss, (double)local / (double)global);
+        loss.backward();
+        l = loss.item();
+      }
+      if (ranks > 1) {
+        dist::all_reduce_gradients(trainable);  // Σ over ranks = the global batch's gradient
+        std::vector<double> v = {l};
+        dist::all_reduce_sum(v);
+        l = v[0];
+        if (global < ranks) {  // an idle rank drew no numbers: align the generator's position
+          std::vector<double> off((size_t)ranks, 0.0);
+          off[(size_t)dist::rank()] = (double)default_generator().offset;
+          dist::all_reduce_sum(off);
+          default_generator().offset = (uint64_t)*std::max_element(off.begin(), off.end());
+        }
+      }
+      ++steps;
       if (o.clip_grad > 0) clip_grad_norm(trainable, o.clip_grad);
       opt.step();
-      const double l = loss.item();
       if (!std::isfinite(l))
         throw Error("train: the loss became " + std::to_string(l) + " at epoch " +
                     std::to_string(epoch + 1) + ", iteration " + std::to_string(i + 1) +
                     " (try a lower --lr)");
       loss_sum += l, window += l, ++in_window;
-      epoch_images += b.images.size(0);
+      epoch_images += global;
       ++i;
       char extra[64];
       std::snprintf(extra, sizeof extra, "loss %.4f", loss_sum / i);
       bar.update(i, epoch_images, extra);
-      if (!out.empty() && (i % o.log_every == 0 || i == per_epoch)) {
+      if (writes && (i % o.log_every == 0 || i == per_epoch)) {
         const double el = now_s() - t0;
         append_line(metrics, {{"type", "train"}, {"epoch", epoch + 1}, {"iter", it + 1},
                               {"loss", window / in_window}, {"lr", opt.lr},
@@ -247,7 +295,7 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
 
     const bool last_epoch = epoch + 1 == o.epochs;
     if (eval && (last_epoch || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0))) {
-      EvalResult r = evaluate(m, *eval, o.progress, o.label + " eval");
+      EvalResult r = evaluate(m, *eval, progress, o.label + " eval");
       s.eval_seconds += r.seconds;
       rec.eval = r.metrics;
       s.last_metrics = r.metrics;
@@ -257,20 +305,21 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
         std::snprintf(buf, sizeof buf, "%s%s %.4g", shown.empty() ? "" : ", ", k.c_str(), v.get<double>());
         shown += buf;
       }
-      std::fprintf(stderr, "%s epoch %lld: train loss %.4f, eval %s\n", o.label.c_str(),
-                   (long long)epoch + 1, rec.train_loss, shown.c_str());
-      if (!out.empty()) {
+      if (dist::rank() == 0)
+        std::fprintf(stderr, "%s epoch %lld: train loss %.4f, eval %s\n", o.label.c_str(),
+                     (long long)epoch + 1, rec.train_loss, shown.c_str());
+      if (writes) {
         json line = {{"type", "eval"}, {"epoch", epoch + 1}};
         line.update(r.metrics);
         append_line(metrics, line);
       }
       if (r.score > s.best_score || s.best_epoch == 0) {
         s.best_score = r.score, s.best_epoch = epoch + 1;
-        if (!out.empty() && m.save) write_dir_atomic(out + "/best", m.save);
+        if (writes && m.save) write_dir_atomic(out + "/best", m.save);
       }
     }
     history.push_back(rec);
-    if (!out.empty()) {
+    if (writes) {
       json meta = {{"epoch", epoch}, {"history", history_json(history)}, {"best_score", s.best_score},
                    {"best_epoch", s.best_epoch}, {"rng_seed", default_generator().seed},
                    {"rng_offset", default_generator().offset}, {"options", o.to_json()}};
@@ -285,7 +334,9 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
   }
   s.epochs = o.epochs;
   s.img_per_s = s.train_seconds > 0 ? images / s.train_seconds : 0.0;
-  if (!out.empty()) write_file_atomic(out + "/summary.json", s.to_json().dump(2) + "\n");
+  s.comm_seconds = dist::comm_seconds() - comm_s0;
+  s.comm_bytes_per_step = steps ? (dist::comm_bytes() - comm_b0) / (double)steps : 0.0;
+  if (writes) write_file_atomic(out + "/summary.json", s.to_json().dump(2) + "\n");
   return s;
 }
 

@@ -13,6 +13,13 @@
 // "lr", "img_s"} every `log_every` iterations and at epoch ends; {"type": "eval", "epoch",
 // ...the metric's numbers ("top1", "top5", "loss" for classification)} after each evaluation.
 //
+// Data-parallel (engine/dist.h, loaders sharded by LoaderOptions::shard_*): each rank runs the
+// loop on its part of every global batch, scales its loss by its share, and the trainable
+// gradients are summed across ranks before every (identical) optimizer step; evaluation
+// counts are summed; only rank 0 writes OUT and shows progress. The global batch fixes the
+// data order and the random numbers, so N ranks compute what one computes (up to the order of
+// the sums), and a run checkpointed under N ranks resumes under any number.
+//
 // Resume: OUT/last holds the adapter, the optimizer's moments, the RNG position and the epoch;
 // `resume` restores them and continues with the next epoch. The data order depends only on
 // (seed, epoch), so on the CPU a resumed run reproduces an uninterrupted one exactly.
@@ -35,6 +42,8 @@ struct TrainOptions {
   double clip_grad = 0.0;       // 0: no clipping
   int64_t eval_every = 1;       // epochs; 0: evaluate only after the last epoch
   int64_t log_every = 20;       // iterations between train lines in metrics.jsonl
+  int64_t stop_after = 0;       // stop after this many epochs of this run (checkpointed; resume
+                                // later), e.g. within a batch job's time limit; 0: run to the end
   std::string out_dir;          // empty: no files written
   bool resume = false;
   uint64_t seed = 0;            // dropout / drop-path stream (the loader has its own seed)
@@ -78,6 +87,8 @@ struct TrainSummary {
   nlohmann::json last_metrics = nlohmann::json::object();  // of the last evaluation
   int64_t best_epoch = 0;
   double train_seconds = 0, eval_seconds = 0, img_per_s = 0;
+  int ranks = 1;                                         // data-parallel processes (engine/dist.h)
+  double comm_seconds = 0, comm_bytes_per_step = 0;      // this rank's, in collectives
   double last(const std::string& key) const { return last_metrics.value(key, 0.0); }
   // {"best_<score>", "best_epoch", "last_<key>" for every metric, ...}
   nlohmann::json to_json() const;
