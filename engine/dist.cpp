@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "engine/ops.h"
+#include "engine/ops/op_utils.h"
 
 #ifdef VT_WITH_MPI
 #include <mpi.h>
@@ -128,6 +129,24 @@ void all_reduce_gradients(const std::vector<Tensor>& params) {
     tp.set_grad(h.to(p.grad().defined() ? p.grad().dtype() : p.dtype()).to(p.device()));
     at += (size_t)p.numel();
   }
+}
+
+namespace {
+// x summed over ranks, as a new tensor of x's dtype and device (through F64 on the host).
+Tensor summed(const Tensor& x) {
+  const Tensor h = x.detach().to(Device::cpu()).to(DType::F64).contiguous();
+  std::vector<double> v(h.data<double>(), h.data<double>() + h.numel());
+  all_reduce_sum(v);
+  return Tensor::from_vector(v, x.shape()).to(x.dtype()).to(x.device());
+}
+}  // namespace
+
+Tensor sum_across_ranks(const Tensor& x) {
+  if (!g_active || g_size == 1) return x;
+  Tensor y = summed(x);
+  if (auto ctx = grad_ctx({x}))
+    record(y, "sum_across_ranks", ctx, [](const Tensor& g) -> Grads { return {summed(g)}; }, {});
+  return y;
 }
 
 void abort(const std::string& message, int code) {

@@ -35,6 +35,12 @@ void all_reduce_sum(float* data, size_t n);
 // (and receives the sum when another rank had one).
 void all_reduce_gradients(const std::vector<Tensor>& params);
 
+// y = Σ over ranks of x (every rank gets y), differentiable: the gradient of x is the sum over
+// ranks of the gradients of y — what a statistic over the global batch needs (synchronised
+// BatchNorm, a loss normalised over every rank's pixels). Identity on one rank. Every rank
+// must call it in the same order, forward and backward.
+Tensor sum_across_ranks(const Tensor& x);
+
 // Ends every rank of the job: prints "vitune: error: rank R: MESSAGE" and calls MPI_Abort
 // (exit with `code` when not active).
 [[noreturn]] void abort(const std::string& message, int code = 1);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/backend.h"
+#include "engine/dist.h"
 #include "engine/init.h"
 
 namespace vt::nn {
@@ -17,6 +18,11 @@ BatchNorm2d::BatchNorm2d(int64_t c, double eps_, double momentum_) : eps(eps_), 
   num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::I64));
 }
 
+void set_sync_batch_norm(Module& m, bool on) {
+  for (auto& [name, mod] : m.named_modules())
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(mod)) bn->sync_across_ranks = on;
+}
+
 Tensor BatchNorm2d::forward(const Tensor& x) {
   if (x.dim() != 4 || x.size(1) != weight.size(0))
     throw Error("BatchNorm2d: expected (B, " + std::to_string(weight.size(0)) + ", H, W), got " +
@@ -25,9 +31,17 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   const Shape per_channel{1, C, 1, 1};
   Tensor mu, var_;
   if (training()) {
-    mu = mean(x, {0, 2, 3}, /*keepdim=*/true);               // (1, C, 1, 1)
-    var_ = var(x, {0, 2, 3}, /*correction=*/0, /*keepdim=*/true);  // biased, as torch normalises
-    const int64_t n = x.numel() / C;
+    int64_t n = x.numel() / C;
+    if (sync_across_ranks && dist::world_size() > 1) {  // the global batch's statistics
+      std::vector<double> count = {(double)n};
+      dist::all_reduce_sum(count);
+      n = (int64_t)count[0];
+      mu = mul(dist::sum_across_ranks(sum(x, {0, 2, 3}, true)), 1.0 / (double)n);  // (1, C, 1, 1)
+      var_ = mul(dist::sum_across_ranks(sum(square(sub(x, mu)), {0, 2, 3}, true)), 1.0 / (double)n);
+    } else {
+      mu = mean(x, {0, 2, 3}, /*keepdim=*/true);                      // (1, C, 1, 1)
+      var_ = var(x, {0, 2, 3}, /*correction=*/0, /*keepdim=*/true);  // biased, as torch normalises
+    }
     NoGrad ng;  // running averages: the unbiased variance, as torch keeps it
     Tensor rm = add(mul(running_mean, 1 - momentum), mul(mu.detach().reshape({C}), momentum));
     Tensor rv = add(mul(running_var, 1 - momentum),

@@ -18,9 +18,15 @@ namespace vt::nn {
 struct BatchNorm2d : Module {
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double eps, momentum;
+  // Data-parallel (engine/dist.h): batch statistics over every rank's part of the global batch
+  // (torch's SyncBatchNorm): μ = Σ_ranks Σx / N, σ² = Σ_ranks Σ(x − μ)² / N, differentiable.
+  bool sync_across_ranks = false;
   explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1);
   Tensor forward(const Tensor& x);  // (B, C, H, W) -> (B, C, H, W)
 };
+
+// Sets sync_across_ranks on every BatchNorm2d in `m`.
+void set_sync_batch_norm(Module& m, bool on);
 
 struct LayerNorm2d : Module {
   Tensor weight, bias;

@@ -1,11 +1,11 @@
 // dense_setup.cpp — see dense_setup.h.
 #include "examples/vitune/dense_setup.h"
 
-#include "engine/dist.h"
-
 #include <cstdio>
 #include <filesystem>
 
+#include "engine/dist.h"
+#include "nn/conv_layers.h"
 #include "tasks/dense/dense_data.h"
 #include "tasks/dense/dense_transforms.h"
 #include "tasks/dense/visualize.h"
@@ -52,11 +52,13 @@ std::unique_ptr<vt::data::DataLoader> dense_loader(const DataOptions& d, vt::dat
   vt::data::PairTransform t = train && d.augment
                                   ? vt::data::dense_train_transform(size, norm, vt::data::DenseAugment{})
                                   : vt::data::dense_eval_transform(size, norm);
-  if (vt::dist::world_size() > 1)
-    throw vt::Error("segmentation and depth do not run data-parallel yet (their BatchNorm is not synchronised "
-                    "across processes): run them as one process");
+  const int ranks = vt::dist::world_size();
+  if (ranks > 1 && d.batch < ranks)  // every rank takes part in every step's BatchNorm
+    throw CLI::ValidationError("--batch", std::to_string(d.batch) + " is smaller than the " + std::to_string(ranks) +
+                                              " data-parallel processes of a dense task");
   vt::data::LoaderOptions o;
   o.batch = d.batch, o.shuffle = train, o.seed = d.seed, o.workers = (int)d.workers;
+  o.shard_rank = vt::dist::rank(), o.shard_count = ranks;
   o.drop_last = train && data->size() > d.batch;  // BatchNorm needs more than one image
   return std::make_unique<vt::data::DataLoader>(data, t, o);
 }
@@ -71,7 +73,9 @@ vt::dense::DenseHeadConfig head_config(const TaskOptions& t, int64_t classes) {
 }
 
 std::shared_ptr<vt::dense::DenseHead> attach_decoder(vt::nn::ImageModel& b, const vt::dense::DenseHeadConfig& cfg) {
-  return vt::dense::attach_dense_head(b, cfg);
+  auto head = vt::dense::attach_dense_head(b, cfg);
+  vt::nn::set_sync_batch_norm(*head, vt::dist::world_size() > 1);  // SyncBN across data-parallel ranks
+  return head;
 }
 
 vt::tasks::TaskModel dense_task(vt::nn::ImageModel& b, vt::dense::DenseHead& head, const TaskOptions& t,

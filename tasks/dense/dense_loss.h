@@ -15,8 +15,9 @@ constexpr int64_t kIgnoreIndex = 255;
 Tensor segmentation_loss(const Tensor& logits, const Tensor& target);
 
 // pred, target (B, 1, H, W) metres; pixels with target <= min_depth do not count. A batch with
-// no valid pixel gives 0 (and no gradient).
+// no valid pixel gives 0 (and no gradient). across_ranks: the means are over every
+// data-parallel rank's pixels (engine/dist.h; every rank gets the global batch's loss).
 Tensor silog_loss(const Tensor& pred, const Tensor& target, double min_depth = 1e-3,
-                  double lambda = 0.85, double alpha = 10.0);
+                  double lambda = 0.85, double alpha = 10.0, bool across_ranks = false);
 
 }  // namespace vt::dense

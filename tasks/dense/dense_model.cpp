@@ -62,13 +62,25 @@ tasks::TaskModel dense_task_model(nn::ImageModel& backbone, DenseHead& head, con
     m.predict = [fwd = m.forward, crop, stride](const Tensor& x) { return slide_inference(fwd, x, crop, stride); };
   }
   if (head.cfg.task == "segmentation") {
-    m.loss = [fwd = m.forward](const Tensor& x, const Tensor& y) { return segmentation_loss(fwd(x), y); };
+    // The mean over labelled pixels; data-parallel ranks are weighted by their labelled pixels.
+    auto labelled = [](const Tensor& y) {
+      double n = 0;
+      for (double v : y.to_vector()) n += v != (double)kIgnoreIndex;
+      return n;
+    };
+    m.loss = [fwd = m.forward, labelled](const Tensor& x, const Tensor& y) {
+      Tensor logits = fwd(x);
+      return labelled(y) > 0 ? segmentation_loss(logits, y) : mul(sum(logits), 0.0);  // nothing labelled: 0
+    };
+    m.loss_count = [labelled](const data::Batch& b) { return labelled(b.targets); };
     m.metric = [k = head.cfg.num_classes] { return segmentation_metric(k); };
   } else {
     const double min_depth = o.depth.min_depth;
+    // SILog's means over every data-parallel rank's pixels: each rank holds the global loss.
     m.loss = [fwd = m.forward, min_depth](const Tensor& x, const Tensor& y) {
-      return silog_loss(fwd(x), y, min_depth);
+      return silog_loss(fwd(x), y, min_depth, 0.85, 10.0, /*across_ranks=*/true);
     };
+    m.loss_count = [](const data::Batch&) { return 1.0; };
     m.metric = [e = o.depth] { return depth_metric(e); };
   }
   return m;

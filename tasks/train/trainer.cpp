@@ -241,12 +241,18 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
       // dropout / drop-path counters (engine/random.h). One rank: the whole batch, share 1.
       const int64_t local = b.images.defined() ? b.images.size(0) : 0;
       const int64_t global = ranks > 1 ? b.global_size : local;
+      double share = 1;  // this rank's part of the global loss
+      if (ranks > 1) {
+        std::vector<double> count = {m.loss_count && local > 0 ? m.loss_count(b) : (double)local};
+        if (m.loss_count) dist::all_reduce_sum(count);  // else: the images, known to every rank
+        share = (m.loss_count && local > 0 ? m.loss_count(b) : (double)local) / (m.loss_count ? count[0] : (double)global);
+      }
       double l = 0;
       if (local > 0) {
         ScopedBatchShard shard({b.global_start, local, global});
         Tensor loss = m.loss ? m.loss(b.images, b.targets.defined() ? b.targets : b.labels)
                              : cross_entropy(m.forward(b.images), b.labels, o.label_smoothing);
-        if (ranks > 1) loss = mul(loss, (double)local / (double)global);
+        if (ranks > 1) loss = mul(loss, share);
         loss.backward();
         l = loss.item();
       }

@@ -63,6 +63,11 @@ struct TaskModel {
   // them, else its labels. Unset: cross-entropy of forward (with label smoothing). DyT sets
   // its own (two passes + distillation + rate), the dense tasks theirs.
   std::function<Tensor(const Tensor&, const Tensor&)> loss;
+  // Data-parallel: how much of the global loss a rank's part of the batch carries — what its
+  // loss averages over (unset: its images; segmentation: its labelled pixels; a loss already
+  // computed over every rank, such as depth's: 1 on each). The trainer scales each rank's loss
+  // by its count over the sum of the counts.
+  std::function<double(const data::Batch&)> loss_count;
   // Evaluation forward (e.g. sliding-window inference); unset: forward.
   std::function<Tensor(const Tensor&)> predict;
   MetricFactory metric = classification_metric;
