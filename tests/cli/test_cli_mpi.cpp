@@ -191,3 +191,26 @@ TEST_CASE("mpi: dense tasks with synchronised BatchNorm, 2 ranks = 1 rank", "[cl
     CHECK(a.at("best_" + score).get<double>() == Approx(b.at("best_" + score).get<double>()).epsilon(1e-4));
   }
 }
+
+TEST_CASE("mpi: one rank's unreadable image ends the job, naming the rank and the file", "[cli][mpi]") {
+  Sandbox box;
+  std::string list;
+  for (int i = 0; i < 8; ++i) {  // 8×8 RGB images (binary PPM); one is not an image at all
+    const std::string name = "img" + std::to_string(i) + ".ppm";
+    std::string bytes = "P6\n8 8\n255\n" + std::string(8 * 8 * 3, (char)(30 * i));
+    if (i == 5) bytes = "this is not an image";
+    box.write(name, bytes);
+    list += name + " " + std::to_string(i % 2) + "\n";
+  }
+  box.write("train.txt", list);
+  const auto started = std::chrono::steady_clock::now();
+  // One global batch of 8: each rank decodes its 4 images, so one rank alone meets the bad one.
+  Result r = run_mpi(box, 2, {"finetune", "--model", "vit_test_tiny", "--weights", fixture("vit_test_tiny_timm.safetensors"),
+                              "--data", "list:" + box.dir.string() + ":train.txt", "--batch", "8", "--epochs", "2",
+                              "--method", "lora", "--progress", "none", "--out", box.path("run")});
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() < 60);
+  CHECK(r.code != 0);
+  CHECK(r.err.find("vitune: error: rank ") != std::string::npos);
+  CHECK(r.err.find("of 2: ") != std::string::npos);
+  CHECK(r.err.find("img5.ppm") != std::string::npos);
+}
