@@ -15,6 +15,9 @@ static thread_local bool g_grad_enabled = true;
 
 int64_t saved_bytes() { return g_saved_bytes.load(); }
 int64_t backward_nodes_run() { return g_nodes_run.load(); }
+
+static thread_local GradReadyHook t_grad_ready;
+void set_grad_ready_hook(GradReadyHook hook) { t_grad_ready = std::move(hook); }
 bool grad_enabled() { return g_grad_enabled; }
 NoGrad::NoGrad() : prev_(g_grad_enabled) { g_grad_enabled = false; }
 NoGrad::~NoGrad() { g_grad_enabled = prev_; }
@@ -126,6 +129,7 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
                     " does not match leaf shape " + shape_str(leaf->shape));
       // Own the gradient buffer: never alias a tensor someone else may hold.
       leaf->grad = cur.defined() ? add(cur, g) : (g.is_contiguous() ? g.clone() : g.contiguous());
+      if (t_grad_ready) t_grad_ready(Tensor(leaf));
       continue;
     }
     if (!node->fn)

@@ -58,6 +58,12 @@ void record(Tensor& out, const char* name, const GradCtx& ctx, BackwardFn fn,
 
 void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_graph);
 
+// Called on the backward's thread as soon as a leaf's gradient of this pass is complete (a
+// leaf's accumulator runs once per pass, after every contribution): data-parallel gradient
+// buckets start their all-reduce there (engine/dist.h). One hook per thread; empty: none.
+using GradReadyHook = std::function<void(const Tensor& leaf)>;
+void set_grad_ready_hook(GradReadyHook hook);
+
 // Bytes currently held by saved tensors of live graph nodes (all threads).
 int64_t saved_bytes();
 // Number of nodes whose backward has run since start (a test hook).

@@ -1,11 +1,14 @@
 // dist.cpp — MPI ranks and collectives, or one rank without MPI (see dist.h).
 #include "engine/dist.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
+#include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/ops/op_utils.h"
 
@@ -128,6 +131,118 @@ void all_reduce_gradients(const std::vector<Tensor>& params) {
     Tensor tp = p;  // a handle to the parameter: set_grad acts on the shared leaf
     tp.set_grad(h.to(p.grad().defined() ? p.grad().dtype() : p.dtype()).to(p.device()));
     at += (size_t)p.numel();
+  }
+}
+
+// ---- gradient buckets ----
+struct GradBuckets::Bucket {
+  std::vector<size_t> members;  // parameter indices
+  std::vector<float> data;      // their gradients, then one "has a gradient" flag each
+  size_t ready = 0;
+  bool started = false;
+#ifdef VT_WITH_MPI
+  MPI_Request request = MPI_REQUEST_NULL;
+#endif
+};
+
+namespace {
+std::unordered_map<const void*, size_t> g_bucket_index;  // the hook's map: leaf impl -> param index
+GradBuckets* g_buckets = nullptr;
+}  // namespace
+
+GradBuckets::GradBuckets(std::vector<Tensor> params, size_t bucket_bytes) : params_(std::move(params)) {
+  where_.resize(params_.size());
+  size_t bytes = 0;
+  for (size_t k = params_.size(); k-- > 0;) {  // reverse: the backward's order
+    if (buckets_.empty() || (bytes >= bucket_bytes && !buckets_.back().members.empty())) {
+      buckets_.emplace_back();
+      bytes = 0;
+    }
+    Bucket& b = buckets_.back();
+    where_[k] = {buckets_.size() - 1, 0};
+    b.members.push_back(k);
+    bytes += (size_t)params_[k].numel() * sizeof(float);
+  }
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    size_t at = 0;
+    for (size_t k : buckets_[i].members) where_[k].second = at, at += (size_t)params_[k].numel();
+    buckets_[i].data.assign(at + buckets_[i].members.size(), 0.0f);
+  }
+}
+
+size_t GradBuckets::buckets() const { return buckets_.size(); }
+
+GradBuckets::~GradBuckets() {
+  if (g_buckets == this) set_grad_ready_hook({}), g_buckets = nullptr;
+}
+
+void GradBuckets::begin() {
+  g_bucket_index.clear();
+  for (size_t k = 0; k < params_.size(); ++k) g_bucket_index[params_[k].impl()] = k;
+  for (Bucket& b : buckets_) {
+    std::fill(b.data.begin(), b.data.end(), 0.0f);
+    b.ready = 0, b.started = false;
+  }
+  next_start_ = 0;
+  g_buckets = this;
+  set_grad_ready_hook([](const Tensor& leaf) {
+    if (g_buckets) g_buckets->ready(leaf);
+  });
+}
+
+void GradBuckets::ready(const Tensor& leaf) {
+  auto it = g_bucket_index.find(leaf.impl());
+  if (it == g_bucket_index.end()) return;  // not a parameter this trains
+  const size_t k = it->second;
+  auto [bi, at] = where_[k];
+  Bucket& b = buckets_[bi];
+  const Tensor h = leaf.grad().to(Device::cpu()).to(DType::F32).contiguous();
+  std::memcpy(b.data.data() + at, h.data<float>(), (size_t)h.numel() * sizeof(float));
+  const size_t slot = std::find(b.members.begin(), b.members.end(), k) - b.members.begin();
+  b.data[b.data.size() - b.members.size() + slot] = 1.0f;
+  ++b.ready;
+  while (next_start_ < buckets_.size() && buckets_[next_start_].ready == buckets_[next_start_].members.size())
+    start(buckets_[next_start_++]);
+#ifdef VT_WITH_MPI
+  for (Bucket& o : buckets_)  // let the started ones progress while the backward goes on
+    if (o.started && o.request != MPI_REQUEST_NULL) {
+      int done = 0;
+      MPI_Test(&o.request, &done, MPI_STATUS_IGNORE);
+    }
+#endif
+}
+
+void GradBuckets::start(Bucket& b) {
+  b.started = true;
+  if (!g_active || g_size == 1) return;
+#ifdef VT_WITH_MPI
+  Timer t;
+  g_comm_bytes += (double)(b.data.size() * sizeof(float));
+  MPI_Iallreduce(MPI_IN_PLACE, b.data.data(), (int)b.data.size(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &b.request);
+#endif
+}
+
+void GradBuckets::finish() {
+  set_grad_ready_hook({});
+  g_buckets = nullptr;
+  while (next_start_ < buckets_.size()) start(buckets_[next_start_++]);  // the rest, in order
+#ifdef VT_WITH_MPI
+  {
+    Timer t;
+    for (Bucket& b : buckets_)
+      if (b.request != MPI_REQUEST_NULL) MPI_Wait(&b.request, MPI_STATUS_IGNORE);
+  }
+#endif
+  for (Bucket& b : buckets_) {
+    const size_t flags = b.data.size() - b.members.size();
+    for (size_t slot = 0; slot < b.members.size(); ++slot) {
+      if (b.data[flags + slot] == 0.0f) continue;  // no rank had a gradient
+      const Tensor& p = params_[b.members[slot]];
+      Tensor h = Tensor::empty(p.shape(), DType::F32);
+      std::memcpy(h.data<float>(), b.data.data() + where_[b.members[slot]].second, (size_t)p.numel() * sizeof(float));
+      Tensor tp = p;
+      tp.set_grad(h.to(p.grad().defined() ? p.grad().dtype() : p.dtype()).to(p.device()));
+    }
   }
 }
 

@@ -35,6 +35,30 @@ void all_reduce_sum(float* data, size_t n);
 // (and receives the sum when another rank had one).
 void all_reduce_gradients(const std::vector<Tensor>& params);
 
+// Gradient buckets for large trainable sets (full fine-tuning): the parameters in reverse
+// order — the order the backward pass finishes them — grouped into buckets of about
+// `bucket_bytes`; as soon as a bucket's last gradient is ready its all-reduce starts
+// (non-blocking, progressed at every later gradient), overlapping the rest of the backward.
+// finish() waits for every bucket and writes the sums back, as all_reduce_gradients does.
+//   GradBuckets b(params, 25 << 20);  b.begin();  loss.backward();  b.finish();
+class GradBuckets {
+ public:
+  GradBuckets(std::vector<Tensor> params, size_t bucket_bytes);
+  ~GradBuckets();
+  void begin();   // installs the gradient hook (engine/autograd.h)
+  void finish();  // starts what is left (unused parameters), waits, writes back; removes the hook
+  size_t buckets() const;
+
+ private:
+  struct Bucket;
+  void ready(const Tensor& leaf);
+  void start(Bucket& b);
+  std::vector<Tensor> params_;
+  std::vector<Bucket> buckets_;
+  std::vector<std::pair<size_t, size_t>> where_;  // param -> (bucket, offset in it)
+  size_t next_start_ = 0;  // buckets start in index order on every rank (MPI's rule for collectives)
+};
+
 // y = Σ over ranks of x (every rank gets y), differentiable: the gradient of x is the sum over
 // ranks of the gradients of y — what a statistic over the global batch needs (synchronised
 // BatchNorm, a loss normalised over every rank's pixels). Identity on one rank. Every rank

@@ -153,6 +153,11 @@ Command add_finetune_command(CLI::App& app) {
                   "Stop after this many epochs of this run, checkpointed (continue with --resume; e.g. "
                   "within a batch job's time limit; 0: run to the end)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--bucket-mb", t.bucket_mb,
+                  "Data-parallel: gradient buckets (MiB) overlapped with the backward when the trainable "
+                  "gradients exceed one (full fine-tuning); 0: one all-reduce after the backward")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--log-every", t.log_every, "Iterations between the train lines of metrics.jsonl")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

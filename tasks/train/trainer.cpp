@@ -219,6 +219,10 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
     fs::remove(metrics);
   }
   s.ranks = ranks;
+  // Large trainable sets (full fine-tuning): gradient buckets overlapped with the backward.
+  std::unique_ptr<dist::GradBuckets> buckets;
+  if (ranks > 1 && o.bucket_mb > 0 && (double)s.trainable * 4 > o.bucket_mb * (1 << 20))
+    buckets = std::make_unique<dist::GradBuckets>(trainable, (size_t)(o.bucket_mb * (1 << 20)));
   const double comm_s0 = dist::comm_seconds(), comm_b0 = dist::comm_bytes();
   int64_t steps = 0;
 
@@ -253,11 +257,17 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
         Tensor loss = m.loss ? m.loss(b.images, b.targets.defined() ? b.targets : b.labels)
                              : cross_entropy(m.forward(b.images), b.labels, o.label_smoothing);
         if (ranks > 1) loss = mul(loss, share);
+        if (buckets) buckets->begin();
         loss.backward();
         l = loss.item();
       }
       if (ranks > 1) {
-        dist::all_reduce_gradients(trainable);  // Σ over ranks = the global batch's gradient
+        if (buckets) {  // Σ over ranks = the global batch's gradient
+          if (local == 0) buckets->begin();
+          buckets->finish();
+        } else {
+          dist::all_reduce_gradients(trainable);
+        }
         std::vector<double> v = {l};
         dist::all_reduce_sum(v);
         l = v[0];

@@ -42,6 +42,9 @@ struct TrainOptions {
   double clip_grad = 0.0;       // 0: no clipping
   int64_t eval_every = 1;       // epochs; 0: evaluate only after the last epoch
   int64_t log_every = 20;       // iterations between train lines in metrics.jsonl
+  double bucket_mb = 25;        // data-parallel: gradient buckets of this size overlap the
+                                // backward when the trainable gradients exceed one (full
+                                // fine-tuning); 0, or less: one flat all-reduce after it
   int64_t stop_after = 0;       // stop after this many epochs of this run (checkpointed; resume
                                 // later), e.g. within a batch job's time limit; 0: run to the end
   std::string out_dir;          // empty: no files written
