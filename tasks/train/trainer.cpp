@@ -86,6 +86,19 @@ void write_dir_atomic(const std::string& dir, const std::function<void(const std
   fs::remove_all(old);
 }
 
+// Keeps the lines of metrics.jsonl up to epoch `epoch` (1-based): a run killed after logging an
+// epoch but before its checkpoint repeats that epoch when resumed, and logs it again.
+void drop_lines_after(const std::string& path, int64_t epoch) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    const json j = json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.value("epoch", (int64_t)0) <= epoch) kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
+}
+
 // Copies the trainable tensors of an adapter file into the model; every trainable tensor must
 // be there with its shape.
 void load_trainable(nn::Module& m, const std::string& path) {
@@ -212,6 +225,7 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
     s.best_epoch = meta.at("best_epoch").get<int64_t>();
     default_generator() = Generator(meta.at("rng_seed").get<uint64_t>());
     default_generator().offset = meta.at("rng_offset").get<uint64_t>();
+    if (writes) drop_lines_after(metrics, first_epoch);  // a kill after them, before the checkpoint
     if (dist::rank() == 0)
       std::fprintf(stderr, "%s: resuming after epoch %lld from %s\n", o.label.c_str(),
                    (long long)first_epoch, last.c_str());
