@@ -153,6 +153,11 @@ Command add_finetune_command(CLI::App& app) {
                   "Stop after this many epochs of this run, checkpointed (continue with --resume; e.g. "
                   "within a batch job's time limit; 0: run to the end)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--on-nonfinite", t.on_nonfinite,
+                  "A NaN or infinite loss or gradient: stop (naming it and the last good checkpoint) or "
+                  "skip the step (counted in the summary); it is never applied")
+      ->check(CLI::IsMember({"stop", "skip"}))
+      ->capture_default_str();
   cmd->add_option("--bucket-mb", t.bucket_mb,
                   "Data-parallel: gradient buckets (MiB) overlapped with the backward when the trainable "
                   "gradients exceed one (full fine-tuning); 0: one all-reduce after the backward")

@@ -2,6 +2,7 @@
 #include "tasks/train/metric.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "engine/ops.h"
 
@@ -17,8 +18,12 @@ int64_t topk_correct(const Tensor& logits, const Tensor& labels, int64_t k) {
     const double* row = p + i * C;
     const int64_t y = (int64_t)lab[i];
     int64_t above = 0;  // classes scoring higher than the true one (ties: lower index wins)
-    for (int64_t c = 0; c < C; ++c) above += row[c] > row[y] || (row[c] == row[y] && c < y);
-    hits += above < k;
+    bool nan = false;   // NaN logits are a miss, never a hit
+    for (int64_t c = 0; c < C; ++c) {
+      nan = nan || std::isnan(row[c]);
+      above += row[c] > row[y] || (row[c] == row[y] && c < y);
+    }
+    hits += !nan && above < k;
   }
   return hits;
 }

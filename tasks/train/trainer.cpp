@@ -86,6 +86,31 @@ void write_dir_atomic(const std::string& dir, const std::function<void(const std
   fs::remove_all(old);
 }
 
+// "" when the loss and every gradient are finite; else what is not ("the loss (nan)", "the
+// gradient of 'blocks.0.attn.qkv.lora_qkv.A'"). A gradient is checked with one reduction:
+// Σ g·0 is 0 unless some element is NaN or ±inf.
+std::string nonfinite(double loss, const std::vector<std::pair<std::string, Tensor>>& params) {
+  if (!std::isfinite(loss)) return "the loss is not finite (" + std::to_string(loss) + ")";
+  NoGrad ng;
+  for (auto& [name, p] : params) {
+    const Tensor g = p.grad();
+    if (g.defined() && !std::isfinite(sum(mul(g, 0.0)).item()))
+      return "the gradient of '" + name + "' is not finite";
+  }
+  return "";
+}
+
+// Where a stopped run can resume from.
+std::string last_good(const std::string& out) {
+  const std::string state = out + "/last/trainer_state.safetensors";
+  if (out.empty() || !fs::exists(state)) return "No checkpoint was written yet.";
+  const SafetensorsFile st = load_safetensors(state);
+  auto it = st.metadata.find("vitune_trainer");
+  const json meta = it == st.metadata.end() ? json() : json::parse(it->second, nullptr, false);
+  const std::string epoch = meta.is_object() && meta.contains("epoch") ? std::to_string(meta["epoch"].get<int64_t>() + 1) : "?";
+  return "The last good checkpoint is " + out + "/last (after epoch " + epoch + "; continue with --resume).";
+}
+
 // Keeps the lines of metrics.jsonl up to epoch `epoch` (1-based): a run killed after logging an
 // epoch but before its checkpoint repeats that epoch when resumed, and logs it again.
 void drop_lines_after(const std::string& path, int64_t epoch) {
@@ -130,7 +155,8 @@ json TrainSummary::to_json() const {
             {"score", score_name}, {"best_" + score_name, best_score}, {"best_epoch", best_epoch},
             {"last_train_loss", last_train_loss}, {"train_seconds", train_seconds},
             {"eval_seconds", eval_seconds}, {"train_img_per_s", img_per_s}, {"ranks", ranks},
-            {"comm_seconds", comm_seconds}, {"comm_bytes_per_step", comm_bytes_per_step}};
+            {"comm_seconds", comm_seconds}, {"comm_bytes_per_step", comm_bytes_per_step},
+            {"nonfinite_steps", nonfinite_steps}};
   for (auto& [k, v] : last_metrics.items()) j["last_" + k] = v;
   return j;
 }
@@ -193,6 +219,11 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
 
   AdamW opt(param_groups_no_decay(m.module->named_parameters(), o.weight_decay), o.lr);
   std::vector<Tensor> trainable = m.module->trainable_parameters();
+  std::vector<std::pair<std::string, Tensor>> named_trainable;
+  for (auto& [n, t] : m.module->named_parameters())
+    if (t.requires_grad()) named_trainable.push_back({n, t});
+  if (o.on_nonfinite != "stop" && o.on_nonfinite != "skip")
+    throw Error("train: on_nonfinite must be \"stop\" or \"skip\", got \"" + o.on_nonfinite + "\"");
   TrainSummary s;
   const std::unique_ptr<Metric> metric = m.metric();  // for its names (curves, summary)
   s.score_name = metric->score_name();
@@ -250,6 +281,7 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
                  per_epoch, Progress::parse_mode(progress));
     data::Batch b;
     double loss_sum = 0, window = 0;
+    int64_t applied = 0;  // steps whose loss counts (all but skipped non-finite ones)
     int64_t i = 0, epoch_images = 0, in_window = 0;
     while (train.next(b)) {
       const int64_t it = epoch * per_epoch + i;
@@ -293,17 +325,26 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
         }
       }
       ++steps;
+      // A non-finite loss or gradient is never applied: the run stops naming it and the last
+      // good checkpoint, or (--on-nonfinite skip) the step is dropped and counted.
+      const std::string bad = nonfinite(l, named_trainable);
+      if (!bad.empty()) {
+        if (o.on_nonfinite != "skip")
+          throw Error("train: " + bad + " at epoch " + std::to_string(epoch + 1) + ", iteration " +
+                      std::to_string(i + 1) + "; the step was not applied. " + last_good(out) +
+                      " (try a lower --lr, --clip-grad, or --on-nonfinite skip)");
+        ++s.nonfinite_steps;
+        opt.zero_grad();
+        ++i;
+        continue;
+      }
       if (o.clip_grad > 0) clip_grad_norm(trainable, o.clip_grad);
       opt.step();
-      if (!std::isfinite(l))
-        throw Error("train: the loss became " + std::to_string(l) + " at epoch " +
-                    std::to_string(epoch + 1) + ", iteration " + std::to_string(i + 1) +
-                    " (try a lower --lr)");
-      loss_sum += l, window += l, ++in_window;
+      loss_sum += l, window += l, ++in_window, ++applied;
       epoch_images += global;
       ++i;
       char extra[64];
-      std::snprintf(extra, sizeof extra, "loss %.4f", loss_sum / i);
+      std::snprintf(extra, sizeof extra, "loss %.4f", loss_sum / (double)applied);
       bar.update(i, epoch_images, extra);
       if (writes && (i % o.log_every == 0 || i == per_epoch)) {
         const double el = now_s() - t0;
@@ -317,9 +358,9 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
     s.train_seconds += train_s;
     images += epoch_images;
     char extra[64];
-    std::snprintf(extra, sizeof extra, "loss %.4f", i ? loss_sum / i : 0.0);
+    std::snprintf(extra, sizeof extra, "loss %.4f", applied ? loss_sum / (double)applied : 0.0);
     bar.finish(extra);
-    EpochRecord rec{epoch, i ? loss_sum / i : 0.0, nullptr};
+    EpochRecord rec{epoch, applied ? loss_sum / (double)applied : 0.0, nullptr};
     s.last_train_loss = rec.train_loss;
     s.iterations = (epoch + 1) * per_epoch;
 
@@ -350,6 +391,11 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
     }
     history.push_back(rec);
     if (writes) {
+      // Belt and braces: a checkpoint never holds a non-finite value.
+      for (auto& [name, p] : named_trainable)
+        if (!std::isfinite(sum(mul(p.detach(), 0.0)).item()))
+          throw Error("train: parameter '" + name + "' is not finite after epoch " + std::to_string(epoch + 1) +
+                      "; the checkpoint was not written. " + last_good(out));
       json meta = {{"epoch", epoch}, {"history", history_json(history)}, {"best_score", s.best_score},
                    {"best_epoch", s.best_epoch}, {"rng_seed", default_generator().seed},
                    {"rng_offset", default_generator().offset}, {"options", o.to_json()}};

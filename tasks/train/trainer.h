@@ -42,6 +42,8 @@ struct TrainOptions {
   double clip_grad = 0.0;       // 0: no clipping
   int64_t eval_every = 1;       // epochs; 0: evaluate only after the last epoch
   int64_t log_every = 20;       // iterations between train lines in metrics.jsonl
+  std::string on_nonfinite = "stop";  // a NaN / inf loss or gradient: "stop" naming it, or
+                                      // "skip" the step (counted in the summary); never applied
   double bucket_mb = 25;        // data-parallel: gradient buckets of this size overlap the
                                 // backward when the trainable gradients exceed one (full
                                 // fine-tuning); 0, or less: one flat all-reduce after it
@@ -97,6 +99,7 @@ struct TrainSummary {
   double train_seconds = 0, eval_seconds = 0, img_per_s = 0;
   int ranks = 1;                                         // data-parallel processes (engine/dist.h)
   double comm_seconds = 0, comm_bytes_per_step = 0;      // this rank's, in collectives
+  int64_t nonfinite_steps = 0;                           // skipped (--on-nonfinite skip)
   double last(const std::string& key) const { return last_metrics.value(key, 0.0); }
   // {"best_<score>", "best_epoch", "last_<key>" for every metric, ...}
   nlohmann::json to_json() const;

@@ -40,3 +40,34 @@ TEST_CASE("a checkpoint write that fails (file-size limit) keeps the previous ch
   REQUIRE(r.code == 0);
   CHECK(last_json_line(r.out).at("epochs") == 3);
 }
+
+TEST_CASE("a non-finite loss stops the run naming it, or is skipped and counted", "[cli][reliability]") {
+  Sandbox box;
+  write_toy_idx(box, "train", 48);
+  write_toy_idx(box, "t10k", 16);
+  auto run = [&](const std::string& mode, const std::string& out) {  // lr 1e30: the loss overflows
+    return box.run({"finetune", "--model", "vit_test_tiny", "--weights", fixture("vit_test_tiny_timm.safetensors"),
+                    "--data", "fashion-mnist:" + box.dir.string(), "--method", "lora", "--epochs", "2", "--batch", "16",
+                    "--lr", "1e30", "--normalize", "none", "--progress", "none", "--on-nonfinite", mode, "--out",
+                    box.path(out)});
+  };
+  Result r = run("stop", "stop");
+  CHECK(r.code == 1);
+  CHECK(r.err.find("vitune: error: train: ") != std::string::npos);
+  CHECK(r.err.find("is not finite") != std::string::npos);
+  CHECK(r.err.find("at epoch 1, iteration ") != std::string::npos);
+  CHECK(r.err.find("the step was not applied") != std::string::npos);
+  CHECK(!fs::exists(box.path("stop/last")));
+  r = run("skip", "skip");
+  REQUIRE(r.code == 0);
+  auto s = last_json_line(r.out);
+  CHECK(s.at("nonfinite_steps").get<int64_t>() > 0);
+  CHECK(s.at("last_top1").get<double>() < 100.0);  // NaN logits are misses, not hits
+  // The checkpoint holds finite values only.
+  for (auto& [k, t] : load_safetensors(box.path("skip/last/adapter_model.safetensors")).tensors)
+    for (double v : t.to_vector()) REQUIRE(std::isfinite(v));
+  r = box.run({"finetune", "--model", "vit_test_tiny", "--data", "fashion-mnist:" + box.dir.string(), "--on-nonfinite",
+               "ignore", "--out", box.path("x")});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("--on-nonfinite") != std::string::npos);
+}
