@@ -219,3 +219,27 @@ TEST_CASE("checkpoint key patterns: placeholders, whole-key matches, hostile key
   nn::StateDict sd = {{"features.0.0.weight", Tensor::zeros({1})}, {hostile, Tensor::zeros({1})}};
   CHECK(nn::torchvision_swin_to_timm(sd).size() == 2);
 }
+
+TEST_CASE("model configs: zero, negative and absurd sizes are refused by name", "[nn][model]") {
+  const std::pair<json, std::string> cases[] = {
+      {{{"base", "vit_test_tiny"}, {"heads", 0}}, "heads must be in [1, 64], got 0"},
+      {{{"base", "vit_test_tiny"}, {"heads", 3}}, "dim 64 is not divisible by 3 heads"},
+      {{{"base", "vit_test_tiny"}, {"patch", 0}}, "patch must be in [1, 32], got 0"},
+      {{{"base", "vit_test_tiny"}, {"dim", int64_t(1) << 62}}, "dim must be in [1, 65536]"},
+      {{{"base", "vit_test_tiny"}, {"depth", 1000000}}, "depth must be in [0, 1024]"},
+      {{{"base", "vit_test_tiny"}, {"img_size", -8}}, "img_size must be in [1, 16384], got -8"},
+      {{{"base", "vit_test_tiny"}, {"num_classes", 5000000000}}, "num_classes must be in [0, 10000000]"},
+      {{{"base", "vit_test_tiny"}, {"eps", -1.0}}, "eps must be in (0, 1)"},
+      {{{"base", "vit_test_tiny"}, {"drop_path", 1.0}}, "drop_path must be in [0, 1)"},
+      {{{"base", "vit_test_tiny"}, {"mlp_ratio", 0.0}}, "mlp_ratio must be in (0, 64]"},
+      {{{"base", "vit_test_tiny"}, {"dim", 65536}, {"heads", 64}, {"depth", 1024}}, "parameters (more than"},
+      {{{"base", "swin_test_tiny"}, {"window", 0}}, "window must be in [1, 256], got 0"},
+      {{{"base", "swin_test_tiny"}, {"patch", 0}}, "patch must be in [1, 56], got 0"},
+      {{{"base", "swin_test_tiny"}, {"depths", {2, -1}}}, "depths[] must be in [0, 1024], got -1"},
+      {{{"base", "swin_test_tiny"}, {"depths", json::array()}, {"heads", json::array()}}, "must be non-empty"},
+  };
+  for (const auto& [cfg, message] : cases) {
+    INFO(cfg.dump());
+    CHECK_THROWS_WITH(nn::create_model_from_config(cfg), Catch::Contains(message));
+  }
+}

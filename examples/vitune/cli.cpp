@@ -1,7 +1,9 @@
 // cli.cpp — the command table, parsing and error reporting of `vitune` (see cli.h).
 #include "examples/vitune/cli.h"
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 
@@ -56,6 +58,28 @@ struct Cli {
     commands = {add_forward_command(app), add_params_command(app),  add_finetune_command(app),
                 add_eval_command(app),    add_merge_command(app),   add_demo_command(app),
                 add_dense_demo_command(app), add_bench_command(app)};
+    for (const auto& c : commands) check_numbers(*c.app);
+  }
+
+  // Every numeric option of a command: a finite number (CLI11's range checks let NaN through,
+  // since every comparison with NaN is false), and no sign on an unsigned one (-1 would wrap).
+  static void check_numbers(CLI::App& cmd) {
+    for (CLI::Option* o : cmd.get_options()) {
+      const std::string type = o->get_type_name();
+      const bool real = type == "FLOAT", unsig = type == "UINT";
+      if (!real && !unsig && type != "INT") continue;
+      o->check(CLI::Validator(
+          [real, unsig](std::string& v) -> std::string {
+            if (unsig && v.find('-') != std::string::npos) return "must not be negative, got '" + v + "'";
+            if (real) {
+              char* end = nullptr;
+              const double d = std::strtod(v.c_str(), &end);
+              if (end != v.c_str() && !std::isfinite(d)) return "must be a finite number, got '" + v + "'";
+            }
+            return "";
+          },
+          ""));
+    }
   }
   void parse(const std::vector<std::string>& args) {
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first

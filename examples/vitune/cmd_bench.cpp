@@ -128,10 +128,10 @@ Command add_bench_command(CLI::App& app) {
   o->model.add_to(*cmd, "Classes of the head (default: the config's)");
   o->method.add_to(*cmd, "linear");
   o->precision.add_to(*cmd);
-  cmd->add_option("--batch", o->batch, "Batch size")->check(CLI::PositiveNumber);
-  cmd->add_option("--steps", o->steps, "Timed steps (after 2 warm-up steps)")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", o->batch, "Batch size")->check(in_range(1, 1 << 20));
+  cmd->add_option("--steps", o->steps, "Timed steps (after 2 warm-up steps)")->check(in_range(1, 1000000));
   cmd->add_option("--threads", o->threads, "CPU threads (default: OMP_NUM_THREADS / all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(0, 1024));
   cmd->add_option("--mode", o->mode, "train or infer")->check(CLI::IsMember({"train", "infer"}));
   cmd->add_flag("--no-token-skipping", o->no_skipping,
                 "DyT: every token through every MLP, masked afterwards (the speed baseline)");

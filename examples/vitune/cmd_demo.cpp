@@ -164,11 +164,11 @@ Command add_demo_command(CLI::App& app) {
   cmd->add_option("--data-dir", o->data_dir, "Fashion-MNIST IDX files (Debian: dataset-fashion-mnist)");
   cmd->add_option("--out", o->out, "Output directory (the pretrained model is cached there)");
   cmd->add_option("--methods", o->methods, "Methods to compare")->delimiter(',');
-  cmd->add_option("--epochs", o->epochs, "Adaptation epochs per method")->check(CLI::PositiveNumber);
-  cmd->add_option("--pretrain-epochs", o->pretrain_epochs, "Pretraining epochs")->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", o->epochs, "Adaptation epochs per method")->check(positive());
+  cmd->add_option("--pretrain-epochs", o->pretrain_epochs, "Pretraining epochs")->check(positive());
   cmd->add_option("--train-images", o->train_images, "Labelled images for the adaptation")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--workers", o->workers, "Data loading threads")->check(CLI::NonNegativeNumber);
+      ->check(positive());
+  cmd->add_option("--workers", o->workers, "Data loading threads")->check(non_negative());
   cmd->add_option("--progress", o->progress, "auto, bar, lines or none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
   cmd->add_flag("--fresh", o->fresh, "Pretrain again even if a cached model exists");

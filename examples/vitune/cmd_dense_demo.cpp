@@ -194,13 +194,13 @@ Command add_dense_demo_command(CLI::App& app) {
       "dense-demo", "Segmentation and depth on synthetic scenes with a frozen small Swin and a PEFT method");
   cmd->add_option("--out", o->out, "Output directory (the pretrained model is cached there)");
   cmd->add_option("--method", o->method, "PEFT method (with its default options)");
-  cmd->add_option("--epochs", o->epochs, "Adaptation epochs per task")->check(CLI::PositiveNumber);
-  cmd->add_option("--pretrain-epochs", o->pretrain_epochs, "Pretraining epochs")->check(CLI::PositiveNumber);
-  cmd->add_option("--pretrain-images", o->pretrain_images, "Pretraining scenes")->check(CLI::PositiveNumber);
-  cmd->add_option("--train-images", o->train_images, "Training scenes per task")->check(CLI::PositiveNumber);
-  cmd->add_option("--eval-images", o->eval_images, "Evaluation scenes per task")->check(CLI::PositiveNumber);
-  cmd->add_option("--decoder-channels", o->channels, "Decoder width")->check(CLI::Range(4, 1024));
-  cmd->add_option("--workers", o->workers, "Data loading threads")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--epochs", o->epochs, "Adaptation epochs per task")->check(positive());
+  cmd->add_option("--pretrain-epochs", o->pretrain_epochs, "Pretraining epochs")->check(positive());
+  cmd->add_option("--pretrain-images", o->pretrain_images, "Pretraining scenes")->check(positive());
+  cmd->add_option("--train-images", o->train_images, "Training scenes per task")->check(positive());
+  cmd->add_option("--eval-images", o->eval_images, "Evaluation scenes per task")->check(positive());
+  cmd->add_option("--decoder-channels", o->channels, "Decoder width")->check(in_range(4, 1024));
+  cmd->add_option("--workers", o->workers, "Data loading threads")->check(non_negative());
   cmd->add_option("--progress", o->progress, "auto, bar, lines or none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
   cmd->add_flag("--fresh", o->fresh, "Pretrain again even if a cached model exists");

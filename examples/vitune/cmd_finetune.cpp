@@ -137,22 +137,22 @@ Command add_finetune_command(CLI::App& app) {
                   "module names as in the base checkpoint: transformers' or timm's)")
       ->check(CLI::IsMember({"vitune", "peft"}))
       ->capture_default_str();
-  cmd->add_option("--epochs", t.epochs, "Epochs")->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", t.lr, "Peak learning rate (AdamW)")->check(CLI::PositiveNumber);
-  cmd->add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--epochs", t.epochs, "Epochs")->check(positive());
+  cmd->add_option("--lr", t.lr, "Peak learning rate (AdamW)")->check(positive());
+  cmd->add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->check(non_negative());
   cmd->add_option("--warmup-epochs", t.warmup_epochs, "Linear warm-up, in epochs (per iteration)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--min-lr", t.min_lr, "Learning rate at the end of the cosine");
-  cmd->add_option("--label-smoothing", t.label_smoothing, "Label smoothing")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--clip-grad", t.clip_grad, "Clip the gradient norm (0: off)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--label-smoothing", t.label_smoothing, "Label smoothing")->check(in_range(0.0, 1.0));
+  cmd->add_option("--clip-grad", t.clip_grad, "Clip the gradient norm (0: off)")->check(non_negative());
   cmd->add_option("--eval-every", t.eval_every, "Evaluate every N epochs (0: at the end only)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--seed", t.seed, "Seed of dropout and drop-path");
   cmd->add_flag("--resume", t.resume, "Continue the run in --out from its last checkpoint");
   cmd->add_option("--stop-after", t.stop_after,
                   "Stop after this many epochs of this run, checkpointed (continue with --resume; e.g. "
                   "within a batch job's time limit; 0: run to the end)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--on-nonfinite", t.on_nonfinite,
                   "A NaN or infinite loss or gradient: stop (naming it and the last good checkpoint) or "
                   "skip the step (counted in the summary); it is never applied")
@@ -161,10 +161,10 @@ Command add_finetune_command(CLI::App& app) {
   cmd->add_option("--bucket-mb", t.bucket_mb,
                   "Data-parallel: gradient buckets (MiB) overlapped with the backward when the trainable "
                   "gradients exceed one (full fine-tuning); 0: one all-reduce after the backward")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   cmd->add_option("--log-every", t.log_every, "Iterations between the train lines of metrics.jsonl")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--progress", t.progress, "Progress display: auto, bar, lines or none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));

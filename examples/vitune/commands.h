@@ -35,6 +35,12 @@ Command add_demo_command(CLI::App& app);
 Command add_dense_demo_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 
+// Numeric checks that refuse NaN and infinities too (CLI11's own comparisons let NaN through)
+// and say what they want: > 0, >= 0, in [lo, hi].
+CLI::Validator positive();
+CLI::Validator non_negative();
+CLI::Validator in_range(double lo, double hi);
+
 // Options every model-building command shares: --model, --model-config, --num-classes.
 // model_spec() checks that exactly one of --model / --model-config was given.
 struct ModelOptions {

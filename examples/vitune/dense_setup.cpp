@@ -19,20 +19,20 @@ void TaskOptions::add_to(CLI::App& cmd, bool eval) {
       ->check(CLI::IsMember({"classification", "segmentation", "depth"}));
   if (!eval)
     cmd.add_option("--decoder-channels", decoder_channels, "Dense decoder width (UperNet channels)")
-        ->check(CLI::Range(4, 4096));
-  cmd.add_option("--min-depth", min_depth, "Depth: smallest valid depth (m)")->check(CLI::PositiveNumber);
+        ->check(in_range(4, 4096));
+  cmd.add_option("--min-depth", min_depth, "Depth: smallest valid depth (m)")->check(positive());
   cmd.add_option("--max-depth", max_depth, "Depth: largest valid depth (m), the output range")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd.add_flag("--eigen-crop", eigen_crop, "Depth: evaluate inside NYU's Eigen crop only");
   cmd.add_option("--slide-crop", slide_crop, "Dense evaluation in sliding windows of this size (0: whole image)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd.add_option("--slide-stride", slide_stride, "Sliding-window stride (default: 2/3 of the crop)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   if (eval) {
     cmd.add_option("--save-predictions", save_predictions,
                    "Dense tasks: write image | truth | prediction PNGs into this directory");
     cmd.add_option("--save-limit", save_limit, "How many images --save-predictions writes")
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative());
   }
 }
 

@@ -2,6 +2,11 @@
 // (see commands.h).
 #include "examples/vitune/commands.h"
 
+#include <cfloat>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
 namespace vitune {
 
 namespace {
@@ -19,6 +24,32 @@ CLI::Validator non_negative_integer() {
       "N>=0");
 }
 }  // namespace
+
+namespace {
+CLI::Validator number_check(double lo, double hi, bool open_lo, const std::string& what) {
+  return CLI::Validator(
+      [=](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (end == s.c_str() || *end != '\0') return "must be a number, got '" + s + "'";
+        if (!std::isfinite(v) || v < lo || v > hi || (open_lo && v == lo)) return "must be " + what + ", got '" + s + "'";
+        return "";
+      },
+      what);
+}
+}  // namespace
+
+CLI::Validator positive() { return number_check(0, DBL_MAX, true, "a finite number > 0"); }
+CLI::Validator non_negative() { return number_check(0, DBL_MAX, false, "a finite number >= 0"); }
+CLI::Validator in_range(double lo, double hi) {
+  auto num = [](double x) {
+    std::ostringstream o;
+    if (x == std::floor(x) && std::fabs(x) < 1e15) o << (long long)x;
+    else o << x;
+    return o.str();
+  };
+  return number_check(lo, hi, false, "in [" + num(lo) + ", " + num(hi) + "]");
+}
 
 void ModelOptions::add_to(CLI::App& cmd, const std::string& num_classes_help) {
   auto* m = cmd.add_option("--model", name,

@@ -31,12 +31,12 @@ void DataOptions::add_to(CLI::App& cmd, bool with_train) {
     cmd.add_option("--data", eval, "Evaluation data (its test split): " + kinds)->required();
   }
   cmd.add_option("--eval-limit", eval_limit, "Evaluate on the first N images only");
-  cmd.add_option("--img-size", img_size, "Input size (default: the model's)");
+  cmd.add_option("--img-size", img_size, "Input size (default: the model's)")->check(in_range(0, 16384));
   cmd.add_option("--normalize", normalize, "Mean/std: imagenet, inception or none")
       ->check(CLI::IsMember({"imagenet", "inception", "none"}));
-  cmd.add_option("--batch", batch, "Batch size")->check(CLI::PositiveNumber);
+  cmd.add_option("--batch", batch, "Batch size")->check(in_range(1, 1 << 20));
   cmd.add_option("--workers", workers, "Data loading threads (0: in the training thread)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(0, 256));
   cmd.add_option("--data-seed", seed, "Seed of the data order, augmentation and subsets");
 }
 

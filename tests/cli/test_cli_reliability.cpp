@@ -71,3 +71,32 @@ TEST_CASE("a non-finite loss stops the run naming it, or is skipped and counted"
   CHECK(r.code == 2);
   CHECK(r.err.find("--on-nonfinite") != std::string::npos);
 }
+
+TEST_CASE("numeric options: NaN, infinities, negative and absurd values are usage errors naming the flag",
+          "[cli][reliability]") {
+  Sandbox box;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--label-smoothing", "nan"}, "--label-smoothing: must be in [0, 1], got 'nan'"},
+      {{"--lr", "inf"}, "--lr: must be a finite number > 0"},
+      {{"--lr", "nan"}, "--lr: must be a finite number > 0"},
+      {{"--min-lr", "-inf"}, "--min-lr: must be a finite number"},
+      {{"--weight-decay", "-1"}, "--weight-decay: must be a finite number >= 0"},
+      {{"--data-seed", "-1"}, "--data-seed: must not be negative"},
+      {{"--seed", "-1"}, "--seed: must not be negative"},
+      {{"--img-size", "-8"}, "--img-size: must be in [0, 16384]"},
+      {{"--batch", "0"}, "--batch: must be in [1, 1048576]"},
+      {{"--workers", "1000"}, "--workers: must be in [0, 256]"},
+      {{"--epochs", "0"}, "--epochs: must be a finite number > 0"},
+  };
+  for (const auto& [extra, message] : cases) {
+    std::vector<std::string> args = {"finetune", "--model", "vit_test_tiny", "--data", "fashion-mnist", "--out", box.path("x")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Result r = box.run(args);
+    INFO(extra[0] << " " << extra[1]);
+    CHECK(r.code == 2);
+    CHECK(r.err.find(message) != std::string::npos);
+  }
+  Result r = box.run({"bench", "--model", "vit_test_tiny", "--threads", "100000"});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("--threads: must be in [0, 1024]") != std::string::npos);
+}
