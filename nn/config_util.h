@@ -26,6 +26,31 @@ Config find_config(const std::vector<Config>& table, const std::string& name, co
   throw Error(std::string("unknown ") + kind + " config '" + name + "' (known:" + all + ")");
 }
 
+// A config's range checks, each failing with "KIND config 'NAME': FIELD must be in [lo, hi], got v".
+struct ConfigCheck {
+  std::string prefix;  // "ViT config 'vit_base_patch16_224'"
+  [[noreturn]] void fail(const std::string& why) const { throw Error(prefix + ": " + why); }
+  void range(const char* field, int64_t v, int64_t lo, int64_t hi) const {
+    if (v < lo || v > hi)
+      fail(std::string(field) + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));
+  }
+  // What ViT and Swin share: the image and its channels, the head, the MLP ratio, the norms'
+  // epsilon, stochastic depth.
+  void common(int64_t img_size, int64_t patch, int64_t in_chans, int64_t num_classes, double mlp_ratio, double eps,
+              double drop_path) const {
+    range("img_size", img_size, 1, 16384);
+    range("patch", patch, 1, img_size);
+    range("in_chans", in_chans, 1, 64);
+    range("num_classes", num_classes, 0, 10000000);
+    if (!(mlp_ratio > 0 && mlp_ratio <= 64)) fail("mlp_ratio must be in (0, 64], got " + std::to_string(mlp_ratio));
+    if (!(eps > 0 && eps < 1)) fail("eps must be in (0, 1), got " + std::to_string(eps));
+    if (!(drop_path >= 0 && drop_path < 1)) fail("drop_path must be in [0, 1), got " + std::to_string(drop_path));
+  }
+  void parameters(double n) const {  // an estimate: more than 2·10¹⁰ (80 GB in F32) is absurd here
+    if (n > 2e10) fail("would have " + std::to_string((int64_t)n) + " parameters (more than 2·10¹⁰)");
+  }
+};
+
 inline nlohmann::json parse_config_json(const std::string& text, const char* kind) {
   try {
     return nlohmann::json::parse(text);

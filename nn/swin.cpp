@@ -79,25 +79,16 @@ static void validate(const SwinConfig& c) {
   if (c.depths.empty() || c.depths.size() != c.heads.size())
     fail("depths " + shape_str(c.depths) + " and heads " + shape_str(c.heads) +
          " must be non-empty and of equal length");
-  auto range = [&](const char* k, int64_t v, int64_t lo, int64_t hi) {
-    if (v < lo || v > hi)
-      fail(std::string(k) + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));
-  };
-  range("img_size", c.img_size, 1, 16384);
-  range("patch", c.patch, 1, c.img_size);
-  range("window", c.window, 1, 256);
-  range("in_chans", c.in_chans, 1, 64);
-  range("stages", c.num_stages(), 1, 8);
-  range("dim", c.dim, 1, 65536 >> (c.num_stages() - 1));
-  for (int64_t d : c.depths) range("depths[]", d, 0, 1024);
-  range("num_classes", c.num_classes, 0, 10000000);
-  if (!(c.mlp_ratio > 0 && c.mlp_ratio <= 64)) fail("mlp_ratio must be in (0, 64], got " + std::to_string(c.mlp_ratio));
-  if (!(c.eps > 0 && c.eps < 1)) fail("eps must be in (0, 1), got " + std::to_string(c.eps));
-  if (!(c.drop_path >= 0 && c.drop_path < 1)) fail("drop_path must be in [0, 1), got " + std::to_string(c.drop_path));
+  const ConfigCheck check{"Swin config '" + c.name + "'"};
+  check.common(c.img_size, c.patch, c.in_chans, c.num_classes, c.mlp_ratio, c.eps, c.drop_path);
+  check.range("window", c.window, 1, 256);
+  check.range("stages", c.num_stages(), 1, 8);
+  check.range("dim", c.dim, 1, 65536 >> (c.num_stages() - 1));
+  for (int64_t d : c.depths) check.range("depths[]", d, 0, 1024);
   double params = (double)c.num_classes * c.num_features();
   for (int64_t s = 0; s < c.num_stages(); ++s)
     params += (double)c.depths[s] * (4.0 + 2.0 * c.mlp_ratio) * (double)c.stage_dim(s) * (double)c.stage_dim(s);
-  if (params > 2e10) fail("would have " + std::to_string((int64_t)params) + " parameters (more than 2·10¹⁰)");
+  check.parameters(params);
   if (c.img_size % c.patch)
     fail("img_size " + std::to_string(c.img_size) + " is not a multiple of patch " +
          std::to_string(c.patch));

@@ -73,26 +73,15 @@ nlohmann::json ViTConfig::to_json() const {
 // negative, NaN or absurd size reaches the engine (a division by zero, a wrapped element count,
 // an allocation of terabytes).
 static void validate(const ViTConfig& c) {
-  auto fail = [&](const std::string& why) { throw Error("ViT config '" + c.name + "': " + why); };
-  auto range = [&](const char* k, int64_t v, int64_t lo, int64_t hi) {
-    if (v < lo || v > hi)
-      fail(std::string(k) + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));
-  };
-  range("img_size", c.img_size, 1, 16384);
-  range("patch", c.patch, 1, c.img_size);
-  range("in_chans", c.in_chans, 1, 64);
-  range("dim", c.dim, 1, 65536);
-  range("depth", c.depth, 0, 1024);
-  range("heads", c.heads, 1, c.dim);
-  if (c.dim % c.heads) fail("dim " + std::to_string(c.dim) + " is not divisible by " + std::to_string(c.heads) + " heads");
-  range("num_classes", c.num_classes, 0, 10000000);
-  if (!(c.mlp_ratio > 0 && c.mlp_ratio <= 64)) fail("mlp_ratio must be in (0, 64], got " + std::to_string(c.mlp_ratio));
-  if ((int64_t)(c.dim * c.mlp_ratio) < 1) fail("dim × mlp_ratio gives an MLP of no unit");
-  if (!(c.eps > 0 && c.eps < 1)) fail("eps must be in (0, 1), got " + std::to_string(c.eps));
-  if (!(c.drop_path >= 0 && c.drop_path < 1)) fail("drop_path must be in [0, 1), got " + std::to_string(c.drop_path));
-  const double params = (double)c.depth * (4.0 + 2.0 * c.mlp_ratio) * c.dim * c.dim +
-                        (double)(c.img_size / c.patch) * (c.img_size / c.patch) * c.dim + (double)c.num_classes * c.dim;
-  if (params > 2e10) fail("would have " + std::to_string((int64_t)params) + " parameters (more than 2·10¹⁰)");
+  const ConfigCheck check{"ViT config '" + c.name + "'"};
+  check.common(c.img_size, c.patch, c.in_chans, c.num_classes, c.mlp_ratio, c.eps, c.drop_path);
+  check.range("dim", c.dim, 1, 65536);
+  check.range("depth", c.depth, 0, 1024);
+  check.range("heads", c.heads, 1, c.dim);
+  if (c.dim % c.heads) check.fail("dim " + std::to_string(c.dim) + " is not divisible by " + std::to_string(c.heads) + " heads");
+  if ((int64_t)(c.dim * c.mlp_ratio) < 1) check.fail("dim × mlp_ratio gives an MLP of no unit");
+  const double grid = (double)(c.img_size / c.patch) * (double)(c.img_size / c.patch);
+  check.parameters((double)c.depth * (4.0 + 2.0 * c.mlp_ratio) * c.dim * c.dim + grid * c.dim + (double)c.num_classes * c.dim);
 }
 
 VisionTransformer::VisionTransformer(const ViTConfig& c) : cfg(c) {
