@@ -298,6 +298,11 @@ std::map<std::string, Tensor> parse_npz(const uint8_t* data, size_t size, const 
     std::vector<uint8_t> inflated;
     const uint8_t* bytes = data + begin;
     if (method == 8) {
+      // Deflate expands at most 1032:1: a member claiming more than that is refused before
+      // its buffer is allocated (a 27-byte entry cannot hold 3 GB).
+      if ((uint64_t)usize > (uint64_t)csize * 1032 + 1024)
+        throw Error(where + ": claims " + std::to_string(usize) + " bytes from " + std::to_string(csize) +
+                    " compressed (deflate expands at most 1032 times: corrupt)");
       inflated = inflate_member(bytes, csize, usize, where);
       bytes = inflated.data();
     } else if (method != 0) {

@@ -5,6 +5,10 @@
 // to RGB, as torchvision's default loader does with PIL's convert("RGB").
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_FAILURE_USERMSG
+// Every image any reader decodes (lists, ADE20K, NYU) is at most 8192 px a side (RGB: 201 MB),
+// refused from its header before anything is allocated: a 27-byte PPM claiming 16000×16000
+// must not become 768 MB.
+#define STBI_MAX_DIMENSIONS 8192
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"  // inside stb_image (third party)
 #include <stb_image.h>

@@ -1,6 +1,8 @@
 // test_cli_reliability.cpp — what a long run meets: a checkpoint that cannot be written (a full
 // disk, a file-size limit) is a clear error naming the file, and the previous checkpoint stays
 // whole and resumable. (Random SIGKILLs: tests/reliability/kill_test.sh.)
+#include <cstring>
+
 #include "tests/cli/cli_sandbox.h"
 
 using namespace cli_test;
@@ -99,4 +101,28 @@ TEST_CASE("numeric options: NaN, infinities, negative and absurd values are usag
   Result r = box.run({"bench", "--model", "vit_test_tiny", "--threads", "100000"});
   CHECK(r.code == 2);
   CHECK(r.err.find("--threads: must be in [0, 1024]") != std::string::npos);
+}
+
+TEST_CASE("hostile files: an image header claiming 16000x16000, an npz member claiming gigabytes", "[cli][reliability]") {
+  Sandbox box;
+  // 27 bytes that claim a 16000×16000 RGB image (768 MB): refused from the header.
+  box.write("big.ppm", "P6\n16000 16000\n255\n" + std::string(8, '\x7f'));
+  box.write("ok.ppm", "P6\n8 8\n255\n" + std::string(8 * 8 * 3, '\x40'));
+  box.write("train.txt", "big.ppm 0\nok.ppm 1\n");
+  Result r = box.run({"eval", "--model", "vit_test_tiny", "--data", "list:" + box.dir.string() + ":train.txt",
+                      "--batch", "2", "--progress", "none"});
+  CHECK(r.code == 1);
+  CHECK(r.err.find("big.ppm: Very large image") != std::string::npos);
+  // A deflated .npz whose directory says one member inflates to 3 GB.
+  std::string npz = read_text(fixture("vit_test_tiny_google_deflated.npz"));
+  const size_t cd = npz.find(std::string("PK\x01\x02", 4));
+  REQUIRE(cd != std::string::npos);
+  const uint32_t huge = 3000000000u;
+  std::memcpy(&npz[cd + 24], &huge, 4);  // the first member's uncompressed size
+  box.write("huge.npz", npz);
+  r = box.run({"forward", "--model", "vit_test_tiny", "--checkpoint", box.path("huge.npz"), "--input", kIO, "--output",
+               box.path("o.safetensors")});
+  require_runtime_error(r);
+  CHECK(r.err.find("huge.npz") != std::string::npos);
+  CHECK(r.err.find("claims 3000000000 bytes") != std::string::npos);
 }
