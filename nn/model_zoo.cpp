@@ -208,7 +208,7 @@ void save_model_dir(const std::string& dir, const ImageModel& model, json pretra
   std::map<std::string, Tensor> sd;
   for (auto& [k, v] : model.state_dict()) sd[k] = v;
   save_safetensors((fs::path(dir) / "model.safetensors").string(), sd, {{"format", "pt"}});
-  write_file_atomic((fs::path(dir) / "config.json").string(), cfg.dump(2) + "\n");
+  write_file_atomic((fs::path(dir) / "config.json").string(), cfg.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 }  // namespace vt::nn

@@ -50,7 +50,7 @@ void save_adapter(const std::string& dir, nn::Module& model, const AdapterInfo& 
   cfg["format"] = "vitune-adapter-1";
   if (!info.decode_head.is_null()) cfg["decode_head"] = info.decode_head;
   save_safetensors(model_path(dir), tensors, {{"format", "pt"}, {"vitune_method", info.tuner.method}});
-  write_file_atomic(config_path(dir), cfg.dump(2) + "\n");
+  write_file_atomic(config_path(dir), cfg.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 AdapterInfo read_adapter_info(const std::string& dir) {

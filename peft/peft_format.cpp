@@ -421,7 +421,7 @@ void save_peft_adapter(const std::string& dir, nn::ImageModel& model, const Adap
   std::filesystem::create_directories(dir, ec);
   if (ec) throw Error("save_adapter: cannot create directory '" + dir + "': " + ec.message());
   save_safetensors(dir + "/adapter_model.safetensors", f.tensors, {{"format", "pt"}});
-  write_file_atomic(dir + "/adapter_config.json", f.config.dump(2) + "\n");
+  write_file_atomic(dir + "/adapter_config.json", f.config.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 }  // namespace vt::peft

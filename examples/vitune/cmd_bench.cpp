@@ -117,7 +117,7 @@ void run_bench(const BenchOptions& o) {
   j["forward_gflop_per_image"] = f / 1e9;
   if (o.mode == "infer") j["achieved_gflops"] = f * o.batch / step / 1e9;
   j["gemm_ceiling_gflops"] = gemm_ceiling_gflops();
-  std::printf("%s\n", j.dump().c_str());
+  print_json(j);
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ void run_dense_eval(const EvalOptions& o) {
                       {"data", eval->describe()}, {"images", r.images}, {"seconds", r.seconds}};
   j.update(r.metrics);
   if (!t.save_predictions.empty()) j["predictions"] = t.save_predictions;
-  std::printf("%s\n", j.dump().c_str());
+  print_json(j);
 }
 
 void run_eval(const EvalOptions& o) {
@@ -80,7 +80,7 @@ void run_eval(const EvalOptions& o) {
                       {"seconds", r.seconds}, {"img_per_s", r.seconds > 0 ? r.images / r.seconds : 0.0}};
   j.update(r.metrics);  // top1, top5, loss
   j.update(vt::peft::method_report(info.tuner, *model, size));  // e.g. DyT's token rate and GMACs
-  std::printf("%s\n", j.dump().c_str());
+  print_json(j);
 }
 
 }  // namespace

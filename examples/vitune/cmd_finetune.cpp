@@ -52,7 +52,7 @@ void print_summary(const vt::tasks::TrainSummary& s, vt::nn::ImageModel& model, 
   j["precision"] = o.precision_used;
   j["options"] = tuner.options;
   j["out"] = o.train.out_dir;
-  std::printf("%s\n", j.dump().c_str());
+  print_json(j);
 }
 
 // --task segmentation | depth: the backbone without its head, a decoder, the dense data.

@@ -37,8 +37,7 @@ void run_merge(const MergeOptions& o) {
   vt::nn::StateDict sd = vt::peft::merged_state_dict(*model);
   std::map<std::string, vt::Tensor> out(sd.begin(), sd.end());
   vt::save_safetensors(o.output, out, {{"format", "pt"}, {"vitune_merged_from", info.tuner.method}});
-  std::printf("%s\n", nlohmann::json({{"output", o.output}, {"tensors", out.size()},
-                                      {"method", info.tuner.method}}).dump().c_str());
+  print_json({{"output", o.output}, {"tensors", out.size()}, {"method", info.tuner.method}});
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ void run_params(const ParamsOptions& o) {
   auto j = vt::peft::json::parse(model->param_report(model->head_prefix()).json());
   vt::peft::json out = {{"model", model->name()}, {"method", t.method}, {"options", t.options}};
   for (auto& [k, v] : j.items()) out[k] = v;
-  std::printf("%s\n", out.dump().c_str());
+  print_json(out);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 // CLI::ParseError (e.g. CLI::RequiredError) for usage errors found after parsing (exit 2).
 #pragma once
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <functional>
 
 #include "nn/model_zoo.h"
@@ -34,6 +35,12 @@ Command add_merge_command(CLI::App& app);
 Command add_demo_command(CLI::App& app);
 Command add_dense_demo_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
+
+// Prints one JSON line on stdout; bytes that are not UTF-8 (a file name in another encoding)
+// become U+FFFD instead of an exception after the work is done.
+inline void print_json(const nlohmann::json& j) {
+  std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+}
 
 // Numeric checks that refuse NaN and infinities too (CLI11's own comparisons let NaN through)
 // and say what they want: > 0, >= 0, in [lo, hi].

@@ -186,6 +186,8 @@ EvalResult evaluate(TaskModel& m, data::DataLoader& data, const std::string& pro
     dist::all_reduce_sum(n);
     r.images = (int64_t)n[0];
   }
+  if (r.images == 0)  // an empty test split would score 0 as if measured
+    throw Error("evaluate: " + data.dataset().describe() + " has no images to evaluate");
   r.metrics = metric->result();
   r.score_name = metric->score_name();
   r.score = r.metrics.at(r.score_name).get<double>();
@@ -204,7 +206,9 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
   if (!(o.lr > 0)) throw Error("train: lr must be positive");
   if (o.resume && o.out_dir.empty()) throw Error("train: resume needs an output directory");
   const int64_t per_epoch = train.batches_per_epoch();
-  if (per_epoch == 0) throw Error("train: the training set gives no batch");
+  if (per_epoch == 0) throw Error("train: the training set gives no batch (" + train.dataset().describe() + ")");
+  if (eval && eval->dataset().size() == 0)
+    throw Error("train: the evaluation set " + eval->dataset().describe() + " has no images");
   // Data-parallel (engine/dist.h): every rank runs this loop on its part of each global batch;
   // only rank 0 writes files and shows progress (`writes`), every rank reads a resume.
   const int ranks = dist::world_size();
@@ -403,7 +407,7 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
         if (m.save) m.save(dir);
         std::map<std::string, Tensor> st;
         for (auto& [k, t] : opt.state()) st["optim." + k] = t;
-        save_safetensors(dir + "/trainer_state.safetensors", st, {{"vitune_trainer", meta.dump()}});
+        save_safetensors(dir + "/trainer_state.safetensors", st, {{"vitune_trainer", meta.dump(-1, ' ', false, json::error_handler_t::replace)}});
       });
       draw_curves(out + "/curve.svg", o.label, *metric, history);
     }
@@ -412,7 +416,7 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
   s.img_per_s = s.train_seconds > 0 ? images / s.train_seconds : 0.0;
   s.comm_seconds = dist::comm_seconds() - comm_s0;
   s.comm_bytes_per_step = steps ? (dist::comm_bytes() - comm_b0) / (double)steps : 0.0;
-  if (writes) write_file_atomic(out + "/summary.json", s.to_json().dump(2) + "\n");
+  if (writes) write_file_atomic(out + "/summary.json", s.to_json().dump(2, ' ', false, json::error_handler_t::replace) + "\n");
   return s;
 }
 

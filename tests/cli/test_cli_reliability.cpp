@@ -126,3 +126,22 @@ TEST_CASE("hostile files: an image header claiming 16000x16000, an npz member cl
   CHECK(r.err.find("huge.npz") != std::string::npos);
   CHECK(r.err.find("claims 3000000000 bytes") != std::string::npos);
 }
+
+TEST_CASE("a file name that is not UTF-8 does not break a run; an empty test split is an error", "[cli][reliability]") {
+  Sandbox box;
+  write_toy_idx(box, "train", 32);
+  write_toy_idx(box, "t10k", 16);
+  const std::string out = box.path("run\xff\xfe");  // Latin-1 bytes, not UTF-8
+  Result r = box.run({"finetune", "--model", "vit_test_tiny", "--weights", fixture("vit_test_tiny_timm.safetensors"),
+                      "--data", "fashion-mnist:" + box.dir.string(), "--epochs", "1", "--progress", "none", "--out", out});
+  REQUIRE(r.code == 0);
+  CHECK(last_json_line(r.out).at("epochs") == 1);  // the name printed with U+FFFD in place of the bytes
+  CHECK(fs::exists(out + "/summary.json"));
+  // An IDX pair with 0 images: not "top1 0".
+  fs::create_directories(box.path("empty"));
+  std::ofstream(box.path("empty/t10k-images-idx3-ubyte"), std::ios::binary) << be32(0x803) + be32(0) + be32(28) + be32(28);
+  std::ofstream(box.path("empty/t10k-labels-idx1-ubyte"), std::ios::binary) << be32(0x801) + be32(0);
+  r = box.run({"eval", "--model", "vit_test_tiny", "--data", "fashion-mnist:" + box.path("empty"), "--progress", "none"});
+  CHECK(r.code == 1);
+  CHECK(r.err.find("has no images") != std::string::npos);
+}
