@@ -53,8 +53,7 @@ void save_adapter(const std::string& dir, nn::Module& model, const AdapterInfo& 
   write_file_atomic(config_path(dir), cfg.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
-AdapterInfo read_adapter_info(const std::string& dir) {
-  if (is_peft_adapter(dir)) return read_peft_adapter_info(dir);
+json read_adapter_config(const std::string& dir) {
   const std::string p = config_path(dir);
   std::ifstream f(p);
   if (!f) throw Error("adapter: cannot open '" + p + "'");
@@ -62,6 +61,13 @@ AdapterInfo read_adapter_info(const std::string& dir) {
   ss << f.rdbuf();
   json j = json::parse(ss.str(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) throw Error("adapter: '" + p + "' is not a JSON object");
+  return j;
+}
+
+AdapterInfo read_adapter_info(const std::string& dir) {
+  if (is_peft_adapter(dir)) return read_peft_adapter_info(dir);
+  const std::string p = config_path(dir);
+  const json j = read_adapter_config(dir);
   if (j.value("format", "") != "vitune-adapter-1")
     throw Error("adapter: '" + p + "' is not a vitune adapter config (format \"vitune-adapter-1\")");
   AdapterInfo info;

@@ -31,6 +31,9 @@ struct AdapterInfo {
   std::string peft_names = "timm";
 };
 
+// DIR/adapter_config.json as a JSON object (either layout); an error names the file.
+json read_adapter_config(const std::string& dir);
+
 // Writes in info.format's layout.
 void save_adapter(const std::string& dir, nn::Module& model, const AdapterInfo& info);
 // Either layout, told apart by adapter_config.json ("peft_type" is peft's). num_classes -1: a

@@ -25,17 +25,6 @@ bool names_module(const std::string& key, const std::string& module) {
   return module == key || (module.size() > key.size() && ends_with(module, "." + key));
 }
 
-json read_config(const std::string& dir) {
-  const std::string p = dir + "/adapter_config.json";
-  std::ifstream f(p);
-  if (!f) throw Error("adapter: cannot open '" + p + "'");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  json j = json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw Error("adapter: '" + p + "' is not a JSON object");
-  return j;
-}
-
 // The parts of peft's LoraConfig that change what the adapter computes.
 struct LoraConfig {
   std::string path;  // adapter_config.json, for errors
@@ -188,7 +177,7 @@ struct ReadAdapter {
 
 ReadAdapter read_files(const std::string& dir, const std::string& head_prefix) {
   ReadAdapter a;
-  a.cfg = parse_config(read_config(dir), dir + "/adapter_config.json");
+  a.cfg = parse_config(read_adapter_config(dir), dir + "/adapter_config.json");
   const std::string file = dir + "/adapter_model.safetensors";
   SafetensorsFile f = load_safetensors(file);
   a.names = detect_names(f.tensors);

@@ -297,9 +297,10 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
       const int64_t global = ranks > 1 ? b.global_size : local;
       double share = 1;  // this rank's part of the global loss
       if (ranks > 1) {
-        std::vector<double> count = {m.loss_count && local > 0 ? m.loss_count(b) : (double)local};
-        if (m.loss_count) dist::all_reduce_sum(count);  // else: the images, known to every rank
-        share = (m.loss_count && local > 0 ? m.loss_count(b) : (double)local) / (m.loss_count ? count[0] : (double)global);
+        const double mine = m.loss_count ? (local > 0 ? m.loss_count(b) : 0.0) : (double)local;
+        std::vector<double> total = {m.loss_count ? mine : (double)global};
+        if (m.loss_count) dist::all_reduce_sum(total);  // else: the images, known to every rank
+        share = mine / total[0];
       }
       double l = 0;
       if (local > 0) {
