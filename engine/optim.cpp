@@ -132,7 +132,9 @@ std::string key(size_t g, size_t p, const char* what) {
 }
 // Copies a saved buffer into a fresh tensor shaped like the parameter, checking the shape.
 Tensor restore(const std::map<std::string, Tensor>& st, const std::string& k, const Tensor& p) {
-  const Tensor& t = st.at(k);
+  auto it = st.find(k);
+  if (it == st.end()) throw Error("optimizer state: no '" + k + "'");
+  const Tensor& t = it->second;
   if (t.shape() != p.shape())
     throw Error("optimizer state: '" + k + "' is " + shape_str(t.shape()) + ", the parameter " +
                 shape_str(p.shape()));
@@ -141,7 +143,11 @@ Tensor restore(const std::map<std::string, Tensor>& st, const std::string& k, co
 int64_t saved_count(const std::map<std::string, Tensor>& st, const std::string& k) {
   auto it = st.find(k);
   if (it == st.end()) throw Error("optimizer state: no '" + k + "'");
-  return (int64_t)it->second.item();
+  if (it->second.numel() != 1) throw Error("optimizer state: '" + k + "' must hold one number, it is " + shape_str(it->second.shape()));
+  const double v = it->second.item();
+  if (!(v >= 0 && v <= 9007199254740992.0) || v != std::floor(v))  // 2^53, NaN refused too
+    throw Error("optimizer state: '" + k + "' must be a count (a whole number >= 0), got " + std::to_string(v));
+  return (int64_t)v;
 }
 }  // namespace
 

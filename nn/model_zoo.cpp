@@ -152,6 +152,12 @@ std::unique_ptr<ImageModel> create_model_from_config(const json& cfg, int64_t nu
   return m;
 }
 
+namespace {
+double g_max_parameters = 2e10;
+}
+double max_model_parameters() { return g_max_parameters; }
+void set_max_model_parameters(double n) { g_max_parameters = n; }
+
 std::unique_ptr<ImageModel> create_model(const ModelSpec& spec) {
   std::string file = spec.config_file;
   if (file.empty() && is_model_dir(spec.name)) file = (fs::path(spec.name) / "config.json").string();

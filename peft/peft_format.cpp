@@ -249,7 +249,8 @@ AdapterInfo load_peft_adapter(const std::string& dir, nn::ImageModel& model) {
   struct Plan { Site site; int64_t r; double scale; };
   std::vector<Plan> plan;
   for (auto& [m, ab] : a.loras) {
-    auto it = std::find_if(table.begin(), table.end(), [&](const Site& s) { return s.module == m; });
+    const std::string& mod = m;  // (a structured binding cannot be captured in C++17)
+    auto it = std::find_if(table.begin(), table.end(), [&](const Site& s) { return s.module == mod; });
     if (it == table.end())
       throw Error("adapter '" + dir + "': tensor '" + kPrefix + m + ".lora_A.weight' is a LoRA on '" + m +
                   "', which " + model.name() + " has no site for (" + a.names + " names: " + table.front().module +
@@ -331,7 +332,8 @@ PeftFiles build_peft_files(nn::ImageModel& model, const AdapterInfo& info, const
     out[kPrefix + module + ".lora_A.weight"] = A;
     out[kPrefix + module + ".lora_B.weight"] = B;
   };
-  for (auto& [name, mod] : model.named_modules()) {
+  for (auto& [module_name, mod] : model.named_modules()) {
+    const std::string& name = module_name;  // (a structured binding cannot be captured in C++17)
     auto* l = dynamic_cast<LoRA*>(mod);
     if (!l) continue;
     const size_t at = name.rfind(".lora_");

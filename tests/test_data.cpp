@@ -291,6 +291,57 @@ TEST_CASE("read_image_list: bad lines and undecodable images name the list and l
   CHECK_THAT(error_of([&] { d->get(2); }), Catch::Contains("index 2 out of range"));
 }
 
+TEST_CASE("image files: truncated, oversized and unsupported images are refused, not decoded", "[data][errors]") {
+  // tasks/data/image_file.h: every image checked before stb_image decodes it.
+  TempDir t;
+  std::vector<uint8_t> px(8 * 6 * 3);
+  for (size_t k = 0; k < px.size(); ++k) px[k] = (uint8_t)(k * 7);
+  REQUIRE(stbi_write_png((t / "a.png").c_str(), 8, 6, 3, px.data(), 8 * 3));
+  REQUIRE(stbi_write_jpg((t / "a.jpg").c_str(), 8, 6, 3, px.data(), 90));
+  REQUIRE(stbi_write_bmp((t / "a.bmp").c_str(), 8, 6, 3, px.data()));
+  REQUIRE(stbi_write_tga((t / "a.tga").c_str(), 8, 6, 3, px.data()));
+  write_file(t / "a.ppm", "P6\n8 6\n255\n" + std::string(px.begin(), px.end()));
+  const std::string list = t / "list.txt";
+  // One image through the list reader: its error, or "" when it decodes.
+  auto decode = [&](const std::string& name, const std::string& bytes) -> std::string {
+    write_file(t / name, bytes);
+    write_file(list, name + " 0\n");
+    try {
+      read_image_list(t.path.string(), list)->get(0);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  for (const char* f : {"a.png", "a.jpg", "a.bmp", "a.ppm"}) {
+    const std::string whole = read_bytes(t / f);
+    INFO(f);
+    CHECK(decode(std::string("copy_") + f, whole).empty());  // whole: decodes
+    // Cut anywhere past the header: never an image with a made-up tail.
+    for (size_t cut : {whole.size() - 1, whole.size() - 2, whole.size() / 2, whole.size() * 3 / 4}) {
+      INFO("cut at " << cut << " of " << whole.size());
+      const std::string msg = decode(std::string("cut_") + f, whole.substr(0, cut));
+      CHECK_THAT(msg, Catch::Contains(list + ":1: cannot decode") && Catch::Contains(std::string("cut_") + f));
+    }
+  }
+  CHECK_THAT(decode("cut2_a.png", read_bytes(t / "a.png").substr(0, 60)), Catch::Contains("truncated PNG") || Catch::Contains("past the end"));
+  CHECK_THAT(decode("cut2_a.ppm", read_bytes(t / "a.ppm").substr(0, 100)), Catch::Contains("truncated PNM"));
+  CHECK_THAT(decode("cut2_a.bmp", read_bytes(t / "a.bmp").substr(0, 100)), Catch::Contains("truncated BMP"));
+  CHECK_THAT(decode("cut2_a.jpg", read_bytes(t / "a.jpg").substr(0, read_bytes(t / "a.jpg").size() - 2)),
+             Catch::Contains("truncated JPEG"));
+  // Formats nobody here needs are refused by name; GIF and TGA would be decoded by guesswork.
+  CHECK_THAT(decode("b.tga", read_bytes(t / "a.tga")), Catch::Contains("not a PNG, JPEG, BMP or binary PPM/PGM"));
+  CHECK_THAT(decode("b.gif", "GIF89a\x08\x00\x06\x00"), Catch::Contains("not a PNG, JPEG, BMP or binary PPM/PGM"));
+  CHECK_THAT(decode("p16.pgm", std::string("P5\n2 1\n65535\n\x01\x02\x03\x04", 17)), Catch::Contains("only 8-bit"));
+  // Sizes from the header, refused before anything is allocated.
+  CHECK_THAT(decode("big.ppm", "P6\n16000 16000\n255\n"), Catch::Contains("at most 8192 a side"));
+  CHECK_THAT(decode("mp.ppm", "P5\n8192 8192\n255\n" + std::string(64, '\0')), Catch::Contains("truncated PNM"));
+  // A PNG chunk claiming a gigabyte (stb_image would allocate it): fuzz_nyu found this.
+  std::string png = read_bytes(t / "a.png");
+  png[33] = 0x40;  // the length of the chunk after IHDR: 0x40xxxxxx bytes
+  CHECK_THAT(decode("huge_chunk.png", png), Catch::Contains("past the end of the file"));
+}
+
 TEST_CASE("open_dataset: unknown kinds and missing arguments", "[data]") {
   CHECK_THAT(error_of([] { open_dataset("imagenet:/x", true); }),
              Catch::Contains("unknown kind 'imagenet'") && Catch::Contains("cifar100:DIR") &&

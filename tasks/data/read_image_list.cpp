@@ -1,23 +1,13 @@
 // read_image_list.cpp — image-list data sets (VTAB-1K, FGVC): "relative/path.jpg label" lines.
 //
 // The list is parsed and checked up front (every line well formed, every file present), the
-// images are decoded lazily in get() with stb_image (JPEG, PNG, BMP, ...) and always converted
+// images are decoded lazily in get() (tasks/data/image_file.h: JPEG, PNG, BMP, PPM) and always converted
 // to RGB, as torchvision's default loader does with PIL's convert("RGB").
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_FAILURE_USERMSG
-// Every image any reader decodes (lists, ADE20K, NYU) is at most 8192 px a side (RGB: 201 MB),
-// refused from its header before anything is allocated: a 27-byte PPM claiming 16000×16000
-// must not become 768 MB.
-#define STBI_MAX_DIMENSIONS 8192
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"  // inside stb_image (third party)
-#include <stb_image.h>
-#pragma GCC diagnostic pop
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "tasks/data/image_file.h"
 #include "tasks/data/readers.h"
 
 namespace vt::data {
@@ -45,15 +35,17 @@ class ImageListDataset : public Dataset {
   std::string describe() const override { return desc_; }
   int64_t label(int64_t i) const override { return at(i).label; }
 
-  // Decodes entries_[i] to (3, H, W) F32 in [0, 1]. stb's failure reason is thread-local.
+  // Decodes entries_[i] to (3, H, W) F32 in [0, 1].
   Example get(int64_t i) const override {
     const Entry& e = at(i);
-    int w = 0, h = 0, channels = 0;
-    unsigned char* px = stbi_load(e.path.c_str(), &w, &h, &channels, 3);  // (H, W, 3)
-    if (!px)
-      throw Error(list_ + ":" + std::to_string(e.line) + ": cannot decode " + e.path + ": " +
-                  stbi_failure_reason());
-    return {rgb_bytes_to_tensor(px, w, h), e.label, Tensor()};
+    ImageInfo info;
+    std::vector<uint8_t> px;  // (H, W, 3)
+    try {
+      px = load_image_u8(e.path, 3, &info);
+    } catch (const Error& err) {
+      throw Error(list_ + ":" + std::to_string(e.line) + ": cannot decode " + e.path + ": " + err.what());
+    }
+    return {rgb_bytes_to_tensor(px.data(), info.width, info.height), e.label, Tensor()};
   }
 
  private:
@@ -69,13 +61,12 @@ class ImageListDataset : public Dataset {
 
 }  // namespace
 
-Tensor rgb_bytes_to_tensor(unsigned char* px, int w, int h) {
+Tensor rgb_bytes_to_tensor(const unsigned char* px, int w, int h) {
   Tensor img = Tensor::empty({3, h, w}, DType::F32);  // (3, H, W)
   float* dst = img.data<float>();
   const int64_t plane = (int64_t)h * w;
   for (int64_t p = 0; p < plane; ++p)
     for (int c = 0; c < 3; ++c) dst[c * plane + p] = (float)px[p * 3 + c] / 255.0f;
-  stbi_image_free(px);
   return img;
 }
 
@@ -111,8 +102,10 @@ DatasetPtr read_image_list(const std::string& root, const std::string& list_file
     if (label < 0) throw bad("negative label " + label_str);
     if (label >= kMaxClasses) throw bad("label " + label_str + " is implausibly large");
     const std::string path = (fs::path(root) / rel).string();
-    if (!fs::is_regular_file(path))
-      throw Error(list_file + ":" + std::to_string(lineno) + ": no such image file " + path);
+    std::error_code ec;  // (a name too long for the file system is "no such file", not a throw)
+    if (!fs::is_regular_file(path, ec))
+      throw Error(list_file + ":" + std::to_string(lineno) + ": no such image file " + path +
+                  (ec ? " (" + ec.message() + ")" : ""));
     entries.push_back({path, label, lineno});
     max_label = std::max(max_label, label);
   }

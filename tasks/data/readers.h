@@ -38,9 +38,9 @@ DatasetPtr read_image_list(const std::string& root, const std::string& list_file
 // `train` picks the split where the format has one (ignored by list:ROOT:LISTFILE).
 DatasetPtr open_dataset(const std::string& spec, bool train);
 
-// stb_image's interleaved RGB bytes (H, W, 3), as stbi_load(..., 3) returns them, to
-// (3, H, W) F32 in [0, 1]; frees `px`. Shared by the image-file readers.
-Tensor rgb_bytes_to_tensor(unsigned char* px, int w, int h);
+// Interleaved RGB bytes (H, W, 3), as load_image_u8(..., 3) returns them (image_file.h), to
+// (3, H, W) F32 in [0, 1]. Shared by the image-file readers.
+Tensor rgb_bytes_to_tensor(const unsigned char* px, int w, int h);
 
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 

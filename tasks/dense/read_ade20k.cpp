@@ -4,12 +4,11 @@
 // 8-bit single-channel mask where 0 is "other" and 1..150 are the classes. mmseg's
 // reduce_zero_label maps 0 -> 255 (ignored) and k -> k-1, giving 150 classes in [0, 150).
 // The listing and pairing are checked when the data set is opened; the files are decoded
-// lazily in get() (stb_image; its failure reason is thread-local, so get() is thread-safe).
-#include <stb_image.h>
-
+// lazily in get() (tasks/data/image_file.h; thread-safe).
 #include <algorithm>
 #include <filesystem>
 
+#include "tasks/data/image_file.h"
 #include "tasks/data/readers.h"
 #include "tasks/dense/dense_data.h"
 
@@ -20,6 +19,16 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int64_t kAdeClasses = 150;
+
+// f(), with a decoding error named as the reader's ("read_ade20k: cannot decode mask FILE: why").
+template <typename F>
+Tensor decoded(const char* what, const std::string& file, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw Error(std::string("read_ade20k: cannot decode ") + what + " " + file + ": " + e.what());
+  }
+}
 
 struct Pair {
   std::string image, mask;
@@ -36,37 +45,32 @@ class Ade20kDataset : public Dataset {
 
   Example get(int64_t i) const override {
     const Pair& p = at(i);
-    int w = 0, h = 0, c = 0;
-    unsigned char* px = stbi_load(p.image.c_str(), &w, &h, &c, 3);  // (H, W, 3)
-    if (!px) throw Error("read_ade20k: cannot decode image " + p.image + ": " + stbi_failure_reason());
-    const Tensor img = rgb_bytes_to_tensor(px, w, h);  // (3, H, W)
-    const int64_t plane = (int64_t)h * w;
-
-    int mw = 0, mh = 0, mc = 0;
-    if (!stbi_info(p.mask.c_str(), &mw, &mh, &mc))
-      throw Error("read_ade20k: cannot decode mask " + p.mask + ": " + stbi_failure_reason());
-    if (mc != 1 || stbi_is_16_bit(p.mask.c_str()))
-      throw Error("read_ade20k: mask " + p.mask + " has " + std::to_string(mc) + " channel(s)" +
-                  (stbi_is_16_bit(p.mask.c_str()) ? " of 16 bits" : "") +
-                  ", expected an 8-bit single-channel PNG");
-    if (mw != w || mh != h)
-      throw Error("read_ade20k: mask " + p.mask + " is " + std::to_string(mw) + "x" +
-                  std::to_string(mh) + " but its image " + p.image + " is " + std::to_string(w) +
+    ImageInfo ii, mi;
+    const Tensor img = decoded("image", p.image, [&] {
+      const std::vector<uint8_t> px = load_image_u8(p.image, 3, &ii);  // (H, W, 3)
+      return rgb_bytes_to_tensor(px.data(), ii.width, ii.height);      // (3, H, W)
+    });
+    const int64_t w = ii.width, h = ii.height, plane = h * w;
+    decoded("mask", p.mask, [&] { mi = read_image_info(p.mask); return Tensor(); });
+    if (mi.channels != 1 || mi.is16)
+      throw Error("read_ade20k: mask " + p.mask + " has " + std::to_string(mi.channels) + " channel(s)" +
+                  (mi.is16 ? " of 16 bits" : "") + ", expected an 8-bit single-channel PNG");
+    if (mi.width != w || mi.height != h)
+      throw Error("read_ade20k: mask " + p.mask + " is " + std::to_string(mi.width) + "x" +
+                  std::to_string(mi.height) + " but its image " + p.image + " is " + std::to_string(w) +
                   "x" + std::to_string(h));
-    unsigned char* m = stbi_load(p.mask.c_str(), &mw, &mh, &mc, 1);  // (H, W)
-    if (!m) throw Error("read_ade20k: cannot decode mask " + p.mask + ": " + stbi_failure_reason());
+    std::vector<uint8_t> m;  // (H, W)
+    decoded("mask", p.mask, [&] { m = load_image_u8(p.mask, 1, &mi); return Tensor(); });
     Tensor target = Tensor::empty({h, w}, DType::I64);  // (H, W)
     int64_t* t = target.data<int64_t>();
     for (int64_t q = 0; q < plane; ++q) {
       const int64_t v = m[q];
       if (v > kAdeClasses && v != kIgnoreLabel) {
-        stbi_image_free(m);
         throw Error("read_ade20k: mask " + p.mask + " holds value " + std::to_string(v) +
                     " (expected 0..150)");
       }
       t[q] = v == 0 ? kIgnoreLabel : v == kIgnoreLabel ? kIgnoreLabel : v - 1;  // reduce_zero_label
     }
-    stbi_image_free(m);
     Example e;
     e.image = img;
     e.target = target;

@@ -4,12 +4,11 @@
 // dropped), as the BTS / AdaBins splits do (their third field, the focal length, is ignored). Depth PNGs hold millimetres (depth_scale = 1000 units a metre);
 // 0 means no measurement and stays 0. The split file is parsed and every file's existence
 // checked up front; decoding (and the size / bit-depth checks) happens in get().
-#include <stb_image.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "tasks/data/image_file.h"
 #include "tasks/data/readers.h"
 #include "tasks/dense/dense_data.h"
 
@@ -18,6 +17,16 @@ namespace vt::data {
 namespace fs = std::filesystem;
 
 namespace {
+
+// f(), with a decoding error named as the reader's ("SPLIT:LINE: cannot decode depth FILE: why").
+template <typename F>
+Tensor decoded(const std::string& where, const char* what, const std::string& file, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw Error(where + "cannot decode " + what + " " + file + ": " + e.what());
+  }
+}
 
 struct Pair {
   std::string rgb, depth;
@@ -37,29 +46,25 @@ class NyuDataset : public Dataset {
   Example get(int64_t i) const override {
     const Pair& p = at(i);
     const std::string where = split_ + ":" + std::to_string(p.line) + ": ";
-    int w = 0, h = 0, c = 0;
-    unsigned char* px = stbi_load(p.rgb.c_str(), &w, &h, &c, 3);  // (H, W, 3)
-    if (!px) throw Error(where + "cannot decode image " + p.rgb + ": " + stbi_failure_reason());
-    const Tensor img = rgb_bytes_to_tensor(px, w, h);  // (3, H, W)
-    const int64_t plane = (int64_t)h * w;
-
-    int dw = 0, dh = 0, dc = 0;
-    if (!stbi_info(p.depth.c_str(), &dw, &dh, &dc))
-      throw Error(where + "cannot decode depth " + p.depth + ": " + stbi_failure_reason());
-    if (!stbi_is_16_bit(p.depth.c_str()) || dc != 1)
+    ImageInfo ii, di;
+    const Tensor img = decoded(where, "image", p.rgb, [&] {
+      const std::vector<uint8_t> px = load_image_u8(p.rgb, 3, &ii);  // (H, W, 3)
+      return rgb_bytes_to_tensor(px.data(), ii.width, ii.height);    // (3, H, W)
+    });
+    const int64_t w = ii.width, h = ii.height, plane = h * w;
+    decoded(where, "depth", p.depth, [&] { di = read_image_info(p.depth); return Tensor(); });
+    if (!di.is16 || di.channels != 1)
       throw Error(where + "depth " + p.depth + " is not a 16-bit single-channel PNG (" +
-                  std::to_string(dc) + " channel(s)" +
-                  (stbi_is_16_bit(p.depth.c_str()) ? ", 16-bit)" : ", 8-bit)"));
-    if (dw != w || dh != h)
-      throw Error(where + "depth " + p.depth + " is " + std::to_string(dw) + "x" +
-                  std::to_string(dh) + " but image " + p.rgb + " is " + std::to_string(w) +
+                  std::to_string(di.channels) + " channel(s)" + (di.is16 ? ", 16-bit)" : ", 8-bit)"));
+    if (di.width != w || di.height != h)
+      throw Error(where + "depth " + p.depth + " is " + std::to_string(di.width) + "x" +
+                  std::to_string(di.height) + " but image " + p.rgb + " is " + std::to_string(w) +
                   "x" + std::to_string(h));
-    stbi_us* d = stbi_load_16(p.depth.c_str(), &dw, &dh, &dc, 1);  // (H, W)
-    if (!d) throw Error(where + "cannot decode depth " + p.depth + ": " + stbi_failure_reason());
+    std::vector<uint16_t> d;  // (H, W)
+    decoded(where, "depth", p.depth, [&] { d = load_image_u16(p.depth, &di); return Tensor(); });
     Tensor target = Tensor::empty({1, h, w}, DType::F32);  // (1, H, W) metres
     float* t = target.data<float>();
     for (int64_t q = 0; q < plane; ++q) t[q] = d[q] == 0 ? 0.0f : (float)(d[q] / scale_);
-    stbi_image_free(d);
     Example e;
     e.image = img;
     e.target = target;
@@ -109,8 +114,10 @@ DatasetPtr read_nyu(const std::string& root, const std::string& split_file, doub
       return (fs::path(root) / rel).string();
     };
     Pair p{under_root(rgb), under_root(depth), lineno};
-    for (const std::string* f : {&p.rgb, &p.depth})
-      if (!fs::is_regular_file(*f)) throw Error(where + "no such file " + *f);
+    for (const std::string* f : {&p.rgb, &p.depth}) {
+      std::error_code ec;  // (a name too long for the file system is "no such file", not a throw)
+      if (!fs::is_regular_file(*f, ec)) throw Error(where + "no such file " + *f + (ec ? " (" + ec.message() + ")" : ""));
+    }
     pairs.push_back(std::move(p));
   }
   if (pairs.empty()) throw Error(split_file + ": the split file names no image");

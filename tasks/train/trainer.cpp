@@ -14,6 +14,7 @@
 #include "engine/random.h"
 #include "tasks/train/plot.h"
 #include "tasks/train/progress.h"
+#include "tasks/train/trainer_state.h"
 
 namespace vt::tasks {
 
@@ -32,26 +33,6 @@ void append_line(const std::string& path, const json& j) {
   f << j.dump() << "\n";
 }
 
-// One epoch's record, kept for the curves (and saved in the trainer state for resuming).
-struct EpochRecord {
-  int64_t epoch;
-  double train_loss;
-  json eval;  // the metric's numbers, or null when this epoch was not evaluated
-};
-
-json history_json(const std::vector<EpochRecord>& h) {
-  json a = json::array();
-  for (auto& r : h) a.push_back({{"epoch", r.epoch}, {"train_loss", r.train_loss}, {"eval", r.eval}});
-  return a;
-}
-
-std::vector<EpochRecord> history_from(const json& a) {
-  std::vector<EpochRecord> h;
-  for (auto& r : a)
-    h.push_back({r.at("epoch").get<int64_t>(), r.at("train_loss").get<double>(), r.at("eval")});
-  return h;
-}
-
 void draw_curves(const std::string& path, const std::string& label, const Metric& metric,
                  const std::vector<EpochRecord>& h) {
   Series loss{"train loss", {}}, eloss{"eval loss", {}};
@@ -61,9 +42,9 @@ void draw_curves(const std::string& path, const std::string& label, const Metric
     const double x = (double)r.epoch + 1;
     loss.points.push_back({x, r.train_loss});
     if (r.eval.is_null()) continue;
-    if (r.eval.contains("loss")) eloss.points.push_back({x, r.eval["loss"].get<double>()});
+    if (r.eval.contains("loss") && r.eval["loss"].is_number()) eloss.points.push_back({x, r.eval["loss"].get<double>()});
     for (auto& c : curves)
-      if (r.eval.contains(c.name)) c.points.push_back({x, r.eval[c.name].get<double>()});
+      if (r.eval.contains(c.name) && r.eval[c.name].is_number()) c.points.push_back({x, r.eval[c.name].get<double>()});
   }
   std::vector<Series> losses{loss};
   if (!eloss.points.empty()) losses.push_back(eloss);
@@ -104,24 +85,12 @@ std::string nonfinite(double loss, const std::vector<std::pair<std::string, Tens
 std::string last_good(const std::string& out) {
   const std::string state = out + "/last/trainer_state.safetensors";
   if (out.empty() || !fs::exists(state)) return "No checkpoint was written yet.";
-  const SafetensorsFile st = load_safetensors(state);
-  auto it = st.metadata.find("vitune_trainer");
-  const json meta = it == st.metadata.end() ? json() : json::parse(it->second, nullptr, false);
-  const std::string epoch = meta.is_object() && meta.contains("epoch") ? std::to_string(meta["epoch"].get<int64_t>() + 1) : "?";
-  return "The last good checkpoint is " + out + "/last (after epoch " + epoch + "; continue with --resume).";
-}
-
-// Keeps the lines of metrics.jsonl up to epoch `epoch` (1-based): a run killed after logging an
-// epoch but before its checkpoint repeats that epoch when resumed, and logs it again.
-void drop_lines_after(const std::string& path, int64_t epoch) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::string kept, line;
-  while (std::getline(in, line)) {
-    const json j = json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.is_object() && j.value("epoch", (int64_t)0) <= epoch) kept += line + "\n";
+  std::string epoch = "?";
+  try {
+    epoch = std::to_string(read_trainer_state(state).epoch + 1);
+  } catch (const Error&) {
   }
-  write_file_atomic(path, kept);
+  return "The last good checkpoint is " + out + "/last (after epoch " + epoch + "; continue with --resume).";
 }
 
 // Copies the trainable tensors of an adapter file into the model; every trainable tensor must
@@ -244,22 +213,17 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
     if (!fs::exists(last) && fs::exists(out + "/last.old")) last = out + "/last.old";
     const std::string state_path = last + "/trainer_state.safetensors";
     if (!fs::exists(state_path)) throw Error("resume: no checkpoint at '" + state_path + "'");
-    SafetensorsFile st = load_safetensors(state_path);
-    json meta = json::parse(st.metadata["vitune_trainer"], nullptr, false);
-    if (meta.is_discarded()) throw Error("resume: '" + state_path + "' has no trainer metadata");
-    if (meta.at("options") != o.to_json())
-      throw Error("resume: the options differ from the interrupted run's: " + meta.at("options").dump());
+    const TrainerState st = read_trainer_state(state_path);
+    if (st.options != o.to_json())
+      throw Error("resume: the options differ from the interrupted run's: " + st.options.dump());
     load_trainable(*m.module, last + "/adapter_model.safetensors");
-    std::map<std::string, Tensor> os;
-    for (auto& [k, t] : st.tensors)
-      if (k.rfind("optim.", 0) == 0) os[k.substr(6)] = t;
-    opt.load_state(os);
-    first_epoch = meta.at("epoch").get<int64_t>() + 1;
-    history = history_from(meta.at("history"));
-    s.best_score = meta.at("best_score").get<double>();
-    s.best_epoch = meta.at("best_epoch").get<int64_t>();
-    default_generator() = Generator(meta.at("rng_seed").get<uint64_t>());
-    default_generator().offset = meta.at("rng_offset").get<uint64_t>();
+    opt.load_state(st.optimizer);
+    first_epoch = st.epoch + 1;
+    history = st.history;
+    s.best_score = st.best_score;
+    s.best_epoch = st.best_epoch;
+    default_generator() = Generator(st.rng_seed);
+    default_generator().offset = st.rng_offset;
     if (writes) drop_lines_after(metrics, first_epoch);  // a kill after them, before the checkpoint
     if (dist::rank() == 0)
       std::fprintf(stderr, "%s: resuming after epoch %lld from %s\n", o.label.c_str(),
@@ -401,14 +365,12 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
         if (!std::isfinite(sum(mul(p.detach(), 0.0)).item()))
           throw Error("train: parameter '" + name + "' is not finite after epoch " + std::to_string(epoch + 1) +
                       "; the checkpoint was not written. " + last_good(out));
-      json meta = {{"epoch", epoch}, {"history", history_json(history)}, {"best_score", s.best_score},
-                   {"best_epoch", s.best_epoch}, {"rng_seed", default_generator().seed},
-                   {"rng_offset", default_generator().offset}, {"options", o.to_json()}};
+      TrainerState st{epoch, history, s.best_score, s.best_epoch, default_generator().seed,
+                      default_generator().offset, o.to_json(), {}};
+      for (auto& [k, t] : opt.state()) st.optimizer[k] = t;
       write_dir_atomic(out + "/last", [&](const std::string& dir) {
         if (m.save) m.save(dir);
-        std::map<std::string, Tensor> st;
-        for (auto& [k, t] : opt.state()) st["optim." + k] = t;
-        save_safetensors(dir + "/trainer_state.safetensors", st, {{"vitune_trainer", meta.dump(-1, ' ', false, json::error_handler_t::replace)}});
+        write_trainer_state(dir + "/trainer_state.safetensors", st);
       });
       draw_curves(out + "/curve.svg", o.label, *metric, history);
     }
