@@ -118,9 +118,13 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 // ---- ops/attention.cpp ----
 // q: (B, H, Nq, Dh), k, v: (B, H, Nk, Dh), mask: additive, broadcastable to (B, H, Nq, Nk),
 // or undefined. scale defaults to Dh^-0.5. -> (B, H, Nq, Dh)
+// products: DType::F32, or DType::BF16 (mixed precision, nn/precision.h): F32 q, k, v, output
+// and gradients, with the four products' operands rounded to BF16 (F32 sums) and Q, K, V kept
+// for the backward in BF16; the softmax stays F32.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& mask = Tensor(),
-                                    std::optional<double> scale = std::nullopt);
+                                    std::optional<double> scale = std::nullopt,
+                                    DType products = DType::F32);
 
 // ---- ops/dropout.cpp (random streams come from random.h's global generator) ----
 Tensor dropout(const Tensor& x, double p, bool training);

@@ -56,7 +56,9 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 Device Device::parse(const std::string& s) {
   if (s == "cpu") return cpu();
   if (s == "cuda") return cuda(0);
-  if (s.rfind("cuda:", 0) == 0) return cuda(std::stoi(s.substr(5)));
+  if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.size() <= 8 &&
+      s.find_first_not_of("0123456789", 5) == std::string::npos)
+    return cuda(std::stoi(s.substr(5)));
   throw Error("unknown device '" + s + "' (expected cpu, cuda or cuda:N)");
 }
 

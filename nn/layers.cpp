@@ -126,7 +126,7 @@ Tensor Attention::forward(const Tensor& x, const Tensor& mask) {
       m = concat({Tensor::zeros(ms, m.dtype(), m.device()), m}, -1);
     }
   }
-  Tensor o = scaled_dot_product_attention(q, k, v, m);  // (B, H, N, Dh)
+  Tensor o = scaled_dot_product_attention(q, k, v, m, std::nullopt, products);  // (B, H, N, Dh)
   for (auto& t : head_tuners) o = t->forward(q, k, v, m, o);
   return proj->forward(o.transpose(1, 2).reshape({B, N, D}));
 }

@@ -83,6 +83,7 @@ struct Attention : Module {
   std::shared_ptr<PrefixProvider> prefix;  // optional
   std::vector<std::shared_ptr<HeadTuner>> head_tuners;
   int64_t heads;
+  DType products = DType::F32;  // BF16: QKᵀ and PV in BF16 (nn/precision.h sets it)
   Attention(int64_t dim, int64_t heads, bool qkv_bias = true);
   // x: (B, N, D); mask: additive, broadcastable to (B, H, N, N), or undefined.
   Tensor forward(const Tensor& x, const Tensor& mask = Tensor());

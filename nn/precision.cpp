@@ -29,6 +29,9 @@ int64_t apply_precision(Module& model, Precision p) {
   model.apply([&](const std::string&, Module& m) {
     if (auto* l = dynamic_cast<Linear*>(&m)) weights.push_back(l->weight);
     if (auto* pe = dynamic_cast<PatchEmbed*>(&m)) weights.push_back(pe->proj->weight);
+    // Attention's products in BF16 where its projections are frozen (not full fine-tuning).
+    if (auto* a = dynamic_cast<Attention*>(&m))
+      if (!a->qkv->weight.requires_grad()) a->products = DType::BF16;
   });
   int64_t n = 0;
   for (Tensor& w : weights)

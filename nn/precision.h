@@ -9,11 +9,14 @@
 //                                 F32 out; the backward's dX GEMM the same (dY rounded to BF16)
 //   biases, LayerNorm, softmax, GELU and the other element-wise ops, losses, reductions
 //                                 F32
-//   attention's QKᵀ and PV, convolutions
-//                                 F32 (not yet BF16)
+//   attention's QKᵀ and PV and their backward (engine/ops/attention.cpp), where the block's
+//   qkv projection is frozen      Q, K, V, P, dO, dS rounded to BF16, F32 sums, F32 out;
+//                                 the softmax F32; Q, K, V saved in BF16
+//   convolutions                  F32 (not yet BF16)
 //   trainable parameters (tuners, heads, decoders), their gradients, AdamW's moments
 //                                 F32: master weights; adapter files stay F32
-//   saved activations             F32 (not yet BF16); a frozen linear keeps only its BF16 weight
+//   saved activations             attention's Q, K, V in BF16; the rest F32 (not yet BF16); a
+//                                 frozen linear keeps only its BF16 weight
 // apply_precision() runs after the method is applied (or the adapter loaded): it converts only
 // frozen weights, so full fine-tuning stays F32 throughout.
 #pragma once

@@ -137,7 +137,11 @@ void CpuBackend::copy(const Tensor& src, Tensor& dst) {
   // One row: a single memcpy when both sides are contiguous in it (the common case: a permuted
   // or sliced view whose last dim is intact), typed element loops otherwise.
   auto copy_row = [&](const char* s, char* d) {
-    if (ts != td) {
+    if (ts == DType::F32 && td == DType::BF16 && s_in == 1 && d_in == 1) {  // e.g. attention's
+      float_to_bf16_n(reinterpret_cast<const float*>(s), reinterpret_cast<uint16_t*>(d), inner);  // q, k, v
+    } else if (ts == DType::BF16 && td == DType::F32 && s_in == 1 && d_in == 1) {
+      bf16_to_float_n(reinterpret_cast<const uint16_t*>(s), reinterpret_cast<float*>(d), inner);
+    } else if (ts != td) {
       for (int64_t i = 0; i < inner; ++i)
         store_double(td, d + i * d_in * ed, load_as_double(ts, s + i * s_in * es));
     } else if (s_in == 1 && d_in == 1) {

@@ -26,6 +26,11 @@
 //
 // q, k, v may be strided views (e.g. slices of a fused qkv projection): a (B, H, rows, cols)
 // operand whose matrices are row- or column-major goes to GEMM without a copy.
+//
+// BF16 products (mixed precision, nn/precision.h): Q, K, V, P, dO and dS are rounded to BF16
+// before their GEMMs, which sum in F32 and write F32 (S, O, dV, dP, dQ, dK); the softmax and
+// its backward run on F32. Q, K and V are kept in BF16 (half the bytes) and P is always
+// recomputed in the backward, from them. Inputs, output and gradients stay F32.
 #include <cmath>
 
 #include "engine/ops/op_utils.h"
@@ -62,11 +67,12 @@ Mat as_mat(const Tensor& x) {
 
 // C[b,h] = alpha · op(A[b,h]) · op(B[b,h]) + beta · C[b,h], with C a contiguous (B, H, m, n)
 // tensor. One GEMM call over all B·H matrices when both batch dims of A and B collapse to one
-// stride, else one call (batched over H) per b.
+// stride, else one call (batched over H) per b. A and B share a dtype: C's, or BF16 with an F32
+// C (Backend::gemm's mixed form).
 void bgemm(const Mat& A, const Mat& Bm, Tensor& C, int64_t m, int64_t n, int64_t k,
            double alpha, double beta) {
   const int64_t nb = C.size(0), nh = C.size(1);
-  const size_t es = dtype_size(C.dtype());
+  const size_t es = dtype_size(A.t.dtype()), ec = dtype_size(C.dtype());
   Backend& be = backend_for(C);
   auto flat = [&](const Mat& x, int64_t& s) {  // a single stride over the (B, H) batch?
     s = nh == 1 ? x.sb : x.sh;
@@ -77,13 +83,13 @@ void bgemm(const Mat& A, const Mat& Bm, Tensor& C, int64_t m, int64_t n, int64_t
   const char* pb = static_cast<const char*>(Bm.t.raw());
   char* pc = static_cast<char*>(C.raw());
   if (flat(A, sa) && flat(Bm, sbb)) {
-    be.gemm(C.dtype(), A.trans, Bm.trans, m, n, k, alpha, pa, A.ld, sa, pb, Bm.ld, sbb, beta,
+    be.gemm(A.t.dtype(), A.trans, Bm.trans, m, n, k, alpha, pa, A.ld, sa, pb, Bm.ld, sbb, beta,
             pc, n, m * n, nb * nh);
     return;
   }
   for (int64_t b = 0; b < nb; ++b)
-    be.gemm(C.dtype(), A.trans, Bm.trans, m, n, k, alpha, pa + b * A.sb * es, A.ld, A.sh,
-            pb + b * Bm.sb * es, Bm.ld, Bm.sh, beta, pc + b * nh * m * n * es, n, m * n, nh);
+    be.gemm(A.t.dtype(), A.trans, Bm.trans, m, n, k, alpha, pa + b * A.sb * es, A.ld, A.sh,
+            pb + b * Bm.sb * es, Bm.ld, Bm.sh, beta, pc + b * nh * m * n * ec, n, m * n, nh);
 }
 
 [[noreturn]] void shape_error(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -92,8 +98,13 @@ void bgemm(const Mat& A, const Mat& Bm, Tensor& C, int64_t m, int64_t n, int64_t
               shape_str(k.shape()) + ", v " + shape_str(v.shape()) + ")");
 }
 
-// P = softmax(scale · Q Kᵀ + mask), (B, H, Nq, Nk): the forward pass, and the backward pass
-// when P was not kept.
+// A GEMM operand in the products' dtype: x itself (F32), or x rounded to BF16 (contiguous).
+Tensor in_products(const Tensor& x, DType products) {
+  return products == DType::BF16 ? x.detach().to(DType::BF16) : x;
+}
+
+// P = softmax(scale · Q Kᵀ + mask), (B, H, Nq, Nk), in `like`'s dtype: the forward pass, and
+// the backward pass when P was not kept.
 Tensor attention_probs(const Mat& mq, const Mat& mk, const Tensor& mask, const Shape& sshape,
                        double scale, const Tensor& like) {
   Tensor P = Tensor::empty(sshape, like.dtype(), like.device());  // S, then softmax(S) in place
@@ -110,7 +121,8 @@ Tensor attention_probs(const Mat& mq, const Mat& mk, const Tensor& mask, const S
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                    const Tensor& mask, std::optional<double> scale_opt) {
+                                    const Tensor& mask, std::optional<double> scale_opt,
+                                    DType products) {
   const char* name = "scaled_dot_product_attention";
   check_defined(name, q, "q");
   check_defined(name, k, "k");
@@ -134,18 +146,24 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                   " does not broadcast to the scores " + shape_str(sshape));
   }
   const double scale = scale_opt ? *scale_opt : 1.0 / std::sqrt((double)Dh);
+  const bool bf16 = products == DType::BF16;
+  if (products != DType::F32 && !bf16)
+    throw Error(std::string(name) + ": products in " + dtype_name(products) + " (F32 or BF16)");
+  if (bf16 && q.dtype() != DType::F32)
+    throw Error(std::string(name) + ": BF16 products take F32 q, k, v, got " + dtype_name(q.dtype()));
 
   Tensor out = Tensor::empty({B, H, Nq, Dv}, q.dtype(), q.device());
-  Mat mq = as_mat(q), mk = as_mat(k), mv = as_mat(v);
-  Tensor P = attention_probs(mq, mk, mask, sshape, scale, q);
-  if (out.numel()) bgemm(as_mat(P), mv, out, Nq, Dv, Nk, 1.0, 0.0);  // O = P V
+  Mat mq = as_mat(in_products(q, products)), mk = as_mat(in_products(k, products)),
+      mv = as_mat(in_products(v, products));
+  Tensor P = attention_probs(mq, mk, mask, sshape, scale, q);                         // F32
+  if (out.numel()) bgemm(as_mat(in_products(P, products)), mv, out, Nq, Dv, Nk, 1.0, 0.0);  // O = P V
 
   if (auto ctx = grad_ctx({q, k, v, mask})) {
     const bool nq = ctx[0], nk = ctx[1], nv = ctx[2], nm = ctx[3];
     const bool need_ds = nq || nk || nm;
     // Keep P, or Q and K to recompute it: whichever adds less to what is saved anyway.
     const int64_t extra_qk = (nk ? 0 : mq.t.numel()) + (nq ? 0 : mk.t.numel());
-    const bool recompute = extra_qk <= P.numel();
+    const bool recompute = bf16 || extra_qk <= P.numel();
     Tensor sp = recompute ? Tensor() : P;                            // needed by every gradient
     Tensor sv = need_ds ? mv.t.detach() : Tensor();                   // dP = dO Vᵀ
     Tensor sk = nq || recompute ? mk.t.detach() : Tensor();           // dQ = scale · dS K
@@ -158,8 +176,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       Tensor gc = contiguous_raw(g);                      // dO: (B, H, Nq, Dv)
       const Tensor probs = recompute ? attention_probs(as_mat(sq), as_mat(sk), smask, sshape,
                                                        scale, gc)
-                                     : sp;
-      Mat mg = as_mat(gc), mp = as_mat(probs);
+                                     : sp;                 // F32
+      Mat mg = as_mat(in_products(gc, products)), mp = as_mat(in_products(probs, products));
       Grads r(4);
       if (nv) {  // dV (B, H, Nk, Dv) = Pᵀ dO
         r[2] = Tensor::empty(vs, gc.dtype(), gc.device());
@@ -171,7 +189,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
         bgemm(mg, as_mat(sv).T(), dS, Nq, Nk, Dv, 1.0, 0.0);  // dP = dO Vᵀ
         backend_for(gc).softmax_backward(probs, dS, dS, false);  // dS = P ⊙ (dP - Σ dP ⊙ P)
       }
-      Mat mds = as_mat(dS);
+      Mat mds = as_mat(in_products(dS, products));
       if (nq) {  // dQ (B, H, Nq, Dh) = scale · dS K
         r[0] = Tensor::empty(qs, gc.dtype(), gc.device());
         if (r[0].numel()) bgemm(mds, as_mat(sk), r[0], Nq, Dh, Nk, scale, 0.0);

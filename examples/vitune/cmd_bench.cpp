@@ -25,6 +25,7 @@ static int omp_get_max_threads() { return 1; }
 #include <chrono>
 #include <cstdio>
 
+#include "engine/backend.h"
 #include "engine/optim.h"
 #include "engine/random.h"
 #include "examples/vitune/run_setup.h"
@@ -78,8 +79,9 @@ void run_bench(const BenchOptions& o) {
   const std::string precision = o.precision.apply(*model);
   const int64_t size = model->img_size();
   vt::manual_seed(0);
-  vt::Tensor x = vt::randn({o.batch, model->in_chans(), size, size});
-  vt::Tensor y = vt::Tensor::zeros({o.batch}, vt::DType::I64);
+  const vt::Device dev = vt::Device::parse(o.precision.device);
+  vt::Tensor x = vt::randn({o.batch, model->in_chans(), size, size}).to(dev);
+  vt::Tensor y = vt::Tensor::zeros({o.batch}, vt::DType::I64).to(dev);
   vt::AdamW opt(vt::param_groups_no_decay(model->named_parameters(), 1e-4), 1e-4);
   auto fwd = [&] { return model->forward_head(model->forward_features(x)); };
   std::vector<double> times;
@@ -96,9 +98,11 @@ void run_bench(const BenchOptions& o) {
       saved_mb = std::max(saved_mb, vt::saved_bytes() / (1024.0 * 1024.0));
       loss.backward();
       opt.step();
+      vt::backend_for(dev).synchronize();  // a GPU's queue drained before the clock stops
     } else {
       vt::NoGrad ng;
       fwd();
+      vt::backend_for(dev).synchronize();
     }
     if (s >= 2) times.push_back(now_s() - t0);
   }
@@ -116,7 +120,8 @@ void run_bench(const BenchOptions& o) {
   const double f = 2 * model->forward_cost(size).macs;  // FLOPs: 2 per multiply-add
   j["forward_gflop_per_image"] = f / 1e9;
   if (o.mode == "infer") j["achieved_gflops"] = f * o.batch / step / 1e9;
-  j["gemm_ceiling_gflops"] = gemm_ceiling_gflops();
+  j["gemm_ceiling_gflops"] = gemm_ceiling_gflops();  // the CPU's F32 GEMM
+  j["device"] = dev.str();
   print_json(j);
 }
 
@@ -127,7 +132,7 @@ Command add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("bench", "Time a training or inference step (JSON on stdout)");
   o->model.add_to(*cmd, "Classes of the head (default: the config's)");
   o->method.add_to(*cmd, "linear");
-  o->precision.add_to(*cmd);
+  o->precision.add_to(*cmd, /*with_device=*/true);
   cmd->add_option("--batch", o->batch, "Batch size")->check(in_range(1, 1 << 20));
   cmd->add_option("--steps", o->steps, "Timed steps (after 2 warm-up steps)")->check(in_range(1, 1000000));
   cmd->add_option("--threads", o->threads, "CPU threads (default: OMP_NUM_THREADS / all)")

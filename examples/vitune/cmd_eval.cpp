@@ -91,7 +91,7 @@ Command add_eval_command(CLI::App& app) {
   o->model.add_to(*cmd, "Classes of the head (default: the adapter's or the data's)");
   cmd->add_option("--weights", o->weights, "Backbone checkpoint");
   cmd->add_option("--adapter", o->adapter, "Adapter directory written by finetune (OUT/best), or one in Hugging Face peft's layout");
-  o->precision.add_to(*cmd);
+  o->precision.add_to(*cmd, /*with_device=*/true);
   o->data.add_to(*cmd, false);
   o->task.add_to(*cmd, true);
   cmd->add_flag("--no-token-skipping", o->dense,

@@ -127,7 +127,7 @@ Command add_finetune_command(CLI::App& app) {
   o->model.add_to(*cmd, "Must equal the training data's classes if given");
   cmd->add_option("--weights", o->weights, "Pretrained backbone checkpoint (.safetensors or .npz)");
   o->method.add_to(*cmd, "linear");
-  o->precision.add_to(*cmd);
+  o->precision.add_to(*cmd, /*with_device=*/true);
   o->data.add_to(*cmd, true);
   o->task.add_to(*cmd, false);
   auto& t = o->train;

@@ -59,9 +59,12 @@ struct ModelOptions {
 
 // --precision fp32|bf16|auto (nn/precision.h); apply() after the method or adapter is on the
 // model converts its frozen GEMM weights and returns the name of the precision in use.
+// --precision, and --device: how and where the model computes. apply() runs the precision
+// policy (nn/precision.h) on a model whose trainable parameters are marked, then moves it to the
+// device; the trainer and bench send their batches after it. Returns the precision's name.
 struct PrecisionOption {
-  std::string value = "fp32";
-  void add_to(CLI::App& cmd);
+  std::string value = "fp32", device = "cpu";
+  void add_to(CLI::App& cmd, bool with_device = false);
   std::string apply(vt::nn::Module& model) const;
 };
 

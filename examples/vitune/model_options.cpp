@@ -62,17 +62,34 @@ void ModelOptions::add_to(CLI::App& cmd, const std::string& num_classes_help) {
   cmd.add_option("--num-classes", num_classes, num_classes_help)->check(non_negative_integer());
 }
 
-void PrecisionOption::add_to(CLI::App& cmd) {
+void PrecisionOption::add_to(CLI::App& cmd, bool with_device) {
   cmd.add_option("--precision", value,
                  "fp32, bf16 (frozen weights and their GEMMs in BF16, adapters F32) or auto (bf16 where "
                  "the CPU has native BF16)")
       ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
       ->capture_default_str();
+  if (!with_device) return;
+  cmd.add_option("--device", device,
+                 "cpu, cuda or cuda:N (the CUDA backend: libvitune_cuda.so, a GPU of compute capability 8.0+)")
+      ->check([](const std::string& v) -> std::string {
+        try {
+          vt::Device::parse(v);
+        } catch (const vt::Error& e) {
+          return e.what();
+        }
+        return "";
+      })
+      ->capture_default_str();
 }
 
 std::string PrecisionOption::apply(vt::nn::Module& model) const {
-  const vt::nn::Precision p = vt::nn::parse_precision(value);
+  const vt::Device dev = vt::Device::parse(device);
+  // auto: BF16 where the hardware has it natively (the CPU's avx512bf16; every GPU the CUDA
+  // module is built for, sm_80 and later).
+  const vt::nn::Precision p = value == "auto" && dev.type == vt::Device::CUDA ? vt::nn::Precision::BF16
+                                                                              : vt::nn::parse_precision(value);
   vt::nn::apply_precision(model, p);
+  if (dev != vt::Device::cpu()) model.to(dev);
   return vt::nn::precision_name(p);
 }
 

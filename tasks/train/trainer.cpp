@@ -27,6 +27,22 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// Where the model computes: its first parameter's device (the CPU for a model without any).
+Device device_of(nn::Module& m) {
+  for (auto& [name, t] : m.named_parameters())
+    if (t.defined()) return t.device();
+  return Device::cpu();
+}
+
+// The batch's tensors on `d` (the loader makes them on the CPU): copies when d is a GPU.
+data::Batch on_device(const data::Batch& b, Device d) {
+  if (d.type == Device::CPU) return b;
+  data::Batch o = b;
+  for (Tensor* t : {&o.images, &o.labels, &o.targets})
+    if (t->defined()) *t = t->to(d);
+  return o;
+}
+
 void append_line(const std::string& path, const json& j) {
   std::ofstream f(path, std::ios::app);
   if (!f) throw Error("trainer: cannot append to '" + path + "'");
@@ -138,13 +154,15 @@ EvalResult evaluate(TaskModel& m, data::DataLoader& data, const std::string& pro
   NoGrad ng;
   std::unique_ptr<Metric> metric = m.metric();
   EvalResult r;
+  const Device dev = device_of(*m.module);
   data.start_epoch(0);
   Progress bar(label, data.batches_per_epoch(), Progress::parse_mode(dist::rank() == 0 ? progress : "none"));
   data::Batch b;
   int64_t done = 0;
   while (data.next(b)) {
     if (b.images.defined() && b.images.size(0) > 0) {  // a data-parallel part may be empty
-      metric->add(m.predict ? m.predict(b.images) : m.forward(b.images), b);
+      const Tensor x = on_device(b, dev).images;
+      metric->add((m.predict ? m.predict(x) : m.forward(x)).to(Device::cpu()), b);  // metrics on the CPU
       r.images += b.images.size(0);
     }
     bar.update(++done, r.images, "");
@@ -240,6 +258,7 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
   int64_t steps = 0;
 
   int64_t images = 0;
+  const Device dev = device_of(*m.module);  // batches go there; metrics and files stay on the CPU
   const int64_t stop_at = o.stop_after > 0 ? std::min(o.epochs, first_epoch + o.stop_after) : o.epochs;
   for (int64_t epoch = first_epoch; epoch < stop_at; ++epoch) {
     const double t0 = now_s();
@@ -269,8 +288,9 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
       double l = 0;
       if (local > 0) {
         ScopedBatchShard shard({b.global_start, local, global});
-        Tensor loss = m.loss ? m.loss(b.images, b.targets.defined() ? b.targets : b.labels)
-                             : cross_entropy(m.forward(b.images), b.labels, o.label_smoothing);
+        const data::Batch db = on_device(b, dev);
+        Tensor loss = m.loss ? m.loss(db.images, db.targets.defined() ? db.targets : db.labels)
+                             : cross_entropy(m.forward(db.images), db.labels, o.label_smoothing);
         if (ranks > 1) loss = mul(loss, share);
         if (buckets) buckets->begin();
         loss.backward();

@@ -199,3 +199,41 @@ TEST_CASE("--precision bf16: F32 adapters through a BF16 frozen backbone, either
   REQUIRE(r.code == 2);
   CHECK_THAT(r.err, Catch::Contains("--precision") && Catch::Contains("fp16"));
 }
+
+TEST_CASE("--device on finetune, eval and bench: cpu is the default run; cuda runs or says why not", "[cli][device]") {
+  // The CUDA side is unit-tested against the CPU in tests/test_cuda*.cpp where a GPU is found;
+  // here: the option's plumbing. --device cpu is bit for bit the default run.
+  Sandbox box;
+  write_toy_idx(box, "train", 32);
+  write_toy_idx(box, "t10k", 16);
+  const std::string data = "fashion-mnist:" + box.dir.string();
+  auto finetune = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> a = {"finetune", "--model", "vit_test_tiny", "--data", data, "--method", "lora",
+                                  "--epochs", "1", "--batch", "16", "--out", box.path(out), "--progress", "none"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return box.run(a);
+  };
+  Result a = finetune("default", {}), b = finetune("cpu", {"--device", "cpu"});
+  REQUIRE(a.code == 0);
+  REQUIRE(b.code == 0);
+  CHECK(last_json_line(a.out).at("last_loss") == last_json_line(b.out).at("last_loss"));
+  CHECK(last_json_line(a.out).at("last_train_loss") == last_json_line(b.out).at("last_train_loss"));
+  Result e = box.run({"eval", "--model", "vit_test_tiny", "--adapter", box.path("cpu/best"), "--data", data,
+                      "--device", "cpu", "--progress", "none"});
+  REQUIRE(e.code == 0);
+  for (const char* cmd : {"bench", "eval", "finetune"}) {
+    INFO(cmd);
+    std::vector<std::string> args = {cmd, "--model", "vit_test_tiny", "--device", "cuda"};
+    if (std::string(cmd) == "bench") args.insert(args.end(), {"--batch", "2", "--steps", "1"});
+    if (std::string(cmd) != "bench") args.insert(args.end(), {"--data", data, "--progress", "none"});
+    if (std::string(cmd) == "finetune") args.insert(args.end(), {"--epochs", "1", "--batch", "16", "--out", box.path("gpu")});
+    Result r = box.run(args);
+    if (r.code != 0) {  // no GPU here (the usual case): one clear line
+      CHECK(r.code == 1);
+      CHECK_THAT(r.err, Catch::Contains("device cuda:0 is not available"));
+    }
+  }
+  Result bad = box.run({"bench", "--model", "vit_test_tiny", "--device", "gpu"});
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("--device") && Catch::Contains("unknown device 'gpu'"));
+}
