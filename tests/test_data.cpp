@@ -198,6 +198,17 @@ TEST_CASE("read_fashion_mnist: malformed files name the file and the byte offset
   gz = read_bytes(img);
   write_file(img, gz.substr(0, gz.size() - 20));
   CHECK_THAT(msg_of(), Catch::Contains(img) && Catch::Contains("offset"));
+  // A gzip stream without its trailer (CRC and size): every byte of data is there, and yet the
+  // file is cut short.
+  write_gzip(img, idx_images(5, 4, 3, 5));
+  gz = read_bytes(img);
+  write_file(img, gz.substr(0, gz.size() - 8));
+  CHECK_THAT(msg_of(), Catch::Contains(img) && Catch::Contains("corrupt gzip stream"));
+  // A plain file whose header claims far more than it holds: refused before the buffer exists.
+  fs::remove(img);
+  write_file(t / "train-images-idx3-ubyte", idx_images(4000000, 28, 28, 1));
+  CHECK_THAT(msg_of(), Catch::Contains("claims 4000000 images of 28x28, more than the file can hold"));
+  fs::remove(t / "train-images-idx3-ubyte");
   // Trailing garbage after the last image.
   write_gzip(img, idx_images(5, 4, 3, 5) + "extra");
   CHECK_THAT(msg_of(), Catch::Contains("after the last record, at offset 76"));

@@ -50,6 +50,12 @@ void CpuBackend::softmax(const Tensor& x, Tensor& y, bool log) {
     for (int64_t r = 0; r < R; ++r) {
       const scalar_t* xr = px + r * D;
       scalar_t* yr = py + r * D;
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (!log) {
+          vec::softmax_row(xr, yr, D);  // vectorised (vec_math.h)
+          continue;
+        }
+      }
       scalar_t mx = -std::numeric_limits<scalar_t>::infinity();
       for (int64_t j = 0; j < D; ++j) mx = xr[j] > mx ? xr[j] : mx;
       double s = 0;
@@ -58,14 +64,10 @@ void CpuBackend::softmax(const Tensor& x, Tensor& y, bool log) {
         const scalar_t lse = (scalar_t)std::log(s);
         for (int64_t j = 0; j < D; ++j) yr[j] = xr[j] - mx - lse;
       } else {
-        if constexpr (std::is_same_v<scalar_t, float>) {
-          s = vec::exp_shifted_sum(xr, mx, yr, D);  // vectorised exp (vec_math.h)
-        } else {
-          for (int64_t j = 0; j < D; ++j) {
-            const scalar_t e = std::exp(xr[j] - mx);
-            yr[j] = e;
-            s += e;
-          }
+        for (int64_t j = 0; j < D; ++j) {
+          const scalar_t e = std::exp(xr[j] - mx);
+          yr[j] = e;
+          s += e;
         }
         const scalar_t inv = (scalar_t)(1.0 / s);
         for (int64_t j = 0; j < D; ++j) yr[j] *= inv;
@@ -86,6 +88,12 @@ void CpuBackend::softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx,
       const scalar_t* yr = py + r * D;
       const scalar_t* gr = pg + r * D;
       scalar_t* orow = po + r * D;
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (!log) {
+          vec::softmax_backward_row(yr, gr, orow, D);  // vectorised (vec_math.h)
+          continue;
+        }
+      }
       double s = 0;
       if (log) {
         for (int64_t j = 0; j < D; ++j) s += gr[j];

@@ -26,6 +26,14 @@ class IdxFile {
   }
   ~IdxFile() { gzclose(f_); }
   IdxFile(const IdxFile&) = delete;
+  // The most bytes the file can hold once decompressed: its size, or for gzip 1032 times it
+  // (deflate's largest ratio). A header claiming more is refused before its buffer exists.
+  int64_t max_bytes() {
+    std::error_code ec;
+    const int64_t size = (int64_t)std::filesystem::file_size(path_, ec);
+    if (ec) return 0;
+    return gzdirect(f_) ? size : size * 1032;  // (decided by now: the header has been read)
+  }
   IdxFile& operator=(const IdxFile&) = delete;
 
   // Reads exactly n bytes of `what` or throws (truncated file or corrupt gzip stream).
@@ -53,11 +61,14 @@ class IdxFile {
     read(b, 4, what);
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
   }
-  // Throws if anything follows the last record.
+  // Throws if anything follows the last record, or the gzip stream does not end properly (a
+  // missing trailer: zlib reads the data but reports the truncation at the end).
   void expect_end() {
     char c;
     const int r = gzread(f_, &c, 1);
-    if (r < 0) fail_corrupt(pos_);
+    int errnum = Z_OK;
+    gzerror(f_, &errnum);
+    if (r < 0 || errnum != Z_OK) fail_corrupt(pos_);
     if (r > 0)
       throw Error("fashion-mnist: " + path_ + ": unexpected data after the last record, at "
                   "offset " + std::to_string(pos_));
@@ -110,6 +121,9 @@ DatasetPtr read_fashion_mnist(const std::string& dir, bool train) {
     throw Error("fashion-mnist: " + img.path() + ": implausible header at offset 4: " +
                 std::to_string(count) + " images of " + std::to_string(rows) + "x" +
                 std::to_string(cols));
+  if (count * rows * cols > img.max_bytes())
+    throw Error("fashion-mnist: " + img.path() + ": the header (offset 4) claims " + std::to_string(count) +
+                " images of " + std::to_string(rows) + "x" + std::to_string(cols) + ", more than the file can hold");
   check_magic(lab, 0x00000801);
   const int64_t nlabels = lab.read_u32("the label count");
   if (nlabels != count)

@@ -1,13 +1,13 @@
 // fuzz_model.cpp — a model directory (nn/model_zoo.cpp, nn/checkpoint*.cpp): the input splits
 // into config.json (vitune's, timm's or transformers' form; ViT or Swin) and model.safetensors,
-// loaded in whichever key layout it has. Models are capped at 10⁶ parameters here, so that a
+// loaded in whichever key layout it has. Models are capped at 10⁵ parameters here, so that a
 // valid but large config is refused by the same check that bounds every config.
 #include "nn/config_util.h"
 #include "nn/model_zoo.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const bool once = (vt::nn::set_max_model_parameters(1e6), true);
+  static const bool once = (vt::nn::set_max_model_parameters(1e5), true);
   (void)once;
   const auto parts = vt::fuzz::split(data, size, 2);
   vt::fuzz::put("model/config.json", parts[0]);
