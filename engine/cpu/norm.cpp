@@ -126,6 +126,11 @@ void CpuBackend::layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, d
     for (int64_t r = 0; r < R; ++r) {
       const scalar_t* xr = px + r * D;
       scalar_t* yr = py + r * D;
+      if constexpr (std::is_same_v<scalar_t, float>) {  // vectorised (vec_math.h)
+        const auto [m, s] = vec::layer_norm_row(xr, pw, pb, eps, yr, D);
+        pm[r] = (float)m, ps[r] = (float)s;
+        continue;
+      }
       double s = 0;
       for (int64_t j = 0; j < D; ++j) s += xr[j];
       const double mu = s / D;
@@ -170,6 +175,12 @@ void CpuBackend::layer_norm_backward(const Tensor& x, const Tensor& w, const Ten
         const scalar_t* gr = pg + r * D;
         scalar_t* orow = po + r * D;
         const double mu = pm[r], rs = ps[r];
+        if constexpr (std::is_same_v<scalar_t, float>) {  // vectorised (vec_math.h)
+          thread_local std::vector<float> tmp;
+          tmp.resize((size_t)D);
+          vec::layer_norm_backward_row(xr, pw, gr, mu, rs, orow, tmp.data(), D);
+          continue;
+        }
         double sg = 0, sgx = 0;  // Σ g, Σ g·x̂ with g = gy ⊙ w
         for (int64_t j = 0; j < D; ++j) {
           const double g = pw ? (double)gr[j] * pw[j] : (double)gr[j];

@@ -7,7 +7,9 @@
 // [-4, 4]", SpecialFunctionsImpl.h), both in SIMD registers. Each function works on a span;
 // callers parallelise over spans or rows. F64 kernels keep std::exp / std::erf.
 #pragma once
+#include <cmath>
 #include <cstdint>
+#include <utility>
 
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
@@ -67,6 +69,33 @@ inline void softmax_row(const float* x, float* y, int64_t n) {
 inline void softmax_backward_row(const float* y, const float* gy, float* gx, int64_t n) {
   const float dot = (float)dot_f64(gy, y, n);
   Map(gx, n) = CMap(y, n) * (CMap(gy, n) - dot);
+}
+
+// One layer-norm row: y = (x - μ)·rstd·w + b (w, b may be null), with μ and the centred
+// variance summed in double from 16-lane F32 partial sums. Returns {μ, rstd}.
+inline std::pair<double, double> layer_norm_row(const float* x, const float* w, const float* b, double eps,
+                                                float* y, int64_t n) {
+  const double mu = sum_f64(x, n) / (double)n;
+  Map ya(y, n);
+  ya = CMap(x, n) - (float)mu;  // centred, kept in y for the variance and the output
+  const double var = dot_f64(y, y, n) / (double)n;
+  const double rs = 1.0 / std::sqrt(var + eps);
+  ya *= (float)rs;
+  if (w) ya *= CMap(w, n);
+  if (b) ya += CMap(b, n);
+  return {mu, rs};
+}
+
+// One layer-norm backward row for gx: with g = gy ⊙ w and x̂ = (x - μ)·rstd,
+// gx = rstd · (g - mean(g) - x̂ · mean(g ⊙ x̂)). `tmp` holds n floats (x̂).
+inline void layer_norm_backward_row(const float* x, const float* w, const float* gy, double mu, double rs,
+                                    float* gx, float* tmp, int64_t n) {
+  Map xh(tmp, n), g(gx, n);
+  xh = (CMap(x, n) - (float)mu) * (float)rs;
+  if (w) g = CMap(gy, n) * CMap(w, n);
+  else g = CMap(gy, n);
+  const float mg = (float)(sum_f64(gx, n) / (double)n), mgx = (float)(dot_f64(gx, tmp, n) / (double)n);
+  g = (float)rs * (g - mg - xh * mgx);
 }
 
 }  // namespace vt::vec
