@@ -65,31 +65,33 @@ Mat as_mat(const Tensor& x) {
   return m;
 }
 
-// C[b,h] = alpha · op(A[b,h]) · op(B[b,h]) + beta · C[b,h], with C a contiguous (B, H, m, n)
-// tensor. One GEMM call over all B·H matrices when both batch dims of A and B collapse to one
-// stride, else one call (batched over H) per b. A and B share a dtype: C's, or BF16 with an F32
-// C (Backend::gemm's mixed form).
+// C[b,h] = alpha · op(A[b,h]) · op(B[b,h]) + beta · C[b,h], with C a (B, H, m, n) tensor of
+// row-major matrices (contiguous, or e.g. a (B, m, H, n) buffer seen through a permute). One
+// GEMM call over all B·H matrices when the batch dims of A, B and C each collapse to one stride,
+// else one call (batched over H) per b. A and B share a dtype: C's, or BF16 with an F32 C
+// (Backend::gemm's mixed form).
 void bgemm(const Mat& A, const Mat& Bm, Tensor& C, int64_t m, int64_t n, int64_t k,
            double alpha, double beta) {
   const int64_t nb = C.size(0), nh = C.size(1);
   const size_t es = dtype_size(A.t.dtype()), ec = dtype_size(C.dtype());
+  const int64_t ldc = m == 1 ? n : C.strides()[2], cb = C.strides()[0], ch = C.strides()[1];
   Backend& be = backend_for(C);
-  auto flat = [&](const Mat& x, int64_t& s) {  // a single stride over the (B, H) batch?
-    s = nh == 1 ? x.sb : x.sh;
-    return nb == 1 || nh == 1 || x.sb == x.sh * nh;
+  auto flat = [&](int64_t sb, int64_t sh, int64_t& s) {  // a single stride over the (B, H) batch?
+    s = nh == 1 ? sb : sh;
+    return nb == 1 || nh == 1 || sb == sh * nh;
   };
-  int64_t sa = 0, sbb = 0;
+  int64_t sa = 0, sbb = 0, sc = 0;
   const char* pa = static_cast<const char*>(A.t.raw());
   const char* pb = static_cast<const char*>(Bm.t.raw());
   char* pc = static_cast<char*>(C.raw());
-  if (flat(A, sa) && flat(Bm, sbb)) {
+  if (flat(A.sb, A.sh, sa) && flat(Bm.sb, Bm.sh, sbb) && flat(cb, ch, sc)) {
     be.gemm(A.t.dtype(), A.trans, Bm.trans, m, n, k, alpha, pa, A.ld, sa, pb, Bm.ld, sbb, beta,
-            pc, n, m * n, nb * nh);
+            pc, ldc, sc, nb * nh);
     return;
   }
   for (int64_t b = 0; b < nb; ++b)
     be.gemm(A.t.dtype(), A.trans, Bm.trans, m, n, k, alpha, pa + b * A.sb * es, A.ld, A.sh,
-            pb + b * Bm.sb * es, Bm.ld, Bm.sh, beta, pc + b * nh * m * n * ec, n, m * n, nh);
+            pb + b * Bm.sb * es, Bm.ld, Bm.sh, beta, pc + b * cb * ec, ldc, ch, nh);
 }
 
 [[noreturn]] void shape_error(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -152,7 +154,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   if (bf16 && q.dtype() != DType::F32)
     throw Error(std::string(name) + ": BF16 products take F32 q, k, v, got " + dtype_name(q.dtype()));
 
-  Tensor out = Tensor::empty({B, H, Nq, Dv}, q.dtype(), q.device());
+  // O is written as (B, Nq, H, Dv) and returned as its (B, H, Nq, Dv) view: the heads' merge
+  // that follows (transpose(1, 2) + reshape to (B, Nq, H·Dv)) is then a view, not a copy.
+  Tensor out = Tensor::empty({B, Nq, H, Dv}, q.dtype(), q.device()).permute({0, 2, 1, 3});
   Mat mq = as_mat(in_products(q, products)), mk = as_mat(in_products(k, products)),
       mv = as_mat(in_products(v, products));
   Tensor P = attention_probs(mq, mk, mask, sshape, scale, q);                         // F32
@@ -173,7 +177,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     Shape qs = q.shape(), ks = k.shape(), vs = v.shape();
     Shape ms = mask.defined() ? mask.shape() : Shape{};
     record(out, name, ctx, [=](const Tensor& g) -> Grads {
-      Tensor gc = contiguous_raw(g);                      // dO: (B, H, Nq, Dv)
+      // dO: (B, H, Nq, Dv), row-major matrices as they come (typically the heads' merge seen
+      // backwards: a (B, Nq, H, Dv) buffer); copied only if not.
+      Tensor gc = g.strides()[3] == 1 && g.strides()[2] >= Dv ? g : contiguous_raw(g);
       const Tensor probs = recompute ? attention_probs(as_mat(sq), as_mat(sk), smask, sshape,
                                                        scale, gc)
                                      : sp;                 // F32
