@@ -25,7 +25,11 @@ struct CpuBackend final : Backend {
             double alpha, const void* a, int64_t lda, int64_t stride_a, const void* b,
             int64_t ldb, int64_t stride_b, double beta, void* c, int64_t ldc, int64_t stride_c,
             int64_t batch) override;
-  // gemm_bf16.cpp: gemm's BF16 case (BF16 inputs, F32 output and sums)
+  // gemm_onednn.cpp: gemm's F32 case through oneDNN (false: not available, use Eigen) ...
+  bool gemm_f32_onednn(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                       const float* a, int64_t lda, int64_t sa, const float* b, int64_t ldb, int64_t sb,
+                       double beta, float* c, int64_t ldc, int64_t sc, int64_t batch);
+  // ... and its BF16 case (BF16 inputs, F32 output and sums)
   void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                  const uint16_t* a, int64_t lda, int64_t stride_a, const uint16_t* b, int64_t ldb,
                  int64_t stride_b, double beta, float* c, int64_t ldc, int64_t stride_c, int64_t batch);

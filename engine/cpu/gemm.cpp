@@ -1,4 +1,5 @@
-// gemm.cpp — batched row-major GEMM on the CPU through Eigen (no per-element loops).
+// gemm.cpp — batched row-major GEMM on the CPU: F32 through oneDNN where the build has it
+// (gemm_onednn.cpp), otherwise (and F64 always) through Eigen (no per-element loops).
 //
 // Each batch entry maps A, B, C as Eigen matrices with outer strides lda/ldb/ldc; a transposed
 // operand is the same memory mapped column-major, so no copy is made. With one large matrix
@@ -78,6 +79,10 @@ void CpuBackend::gemm(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64
   if (dtype == DType::BF16)
     return gemm_bf16(ta, tb, m, n, k, alpha, static_cast<const uint16_t*>(a), lda, sa,
                      static_cast<const uint16_t*>(b), ldb, sb, beta, static_cast<float*>(c), ldc, sc, batch);
+  if (dtype == DType::F32 && m > 0 && n > 0 && batch > 0 &&
+      gemm_f32_onednn(ta, tb, m, n, k, alpha, static_cast<const float*>(a), lda, sa,
+                      static_cast<const float*>(b), ldb, sb, beta, static_cast<float*>(c), ldc, sc, batch))
+    return;  // oneDNN (gemm_onednn.cpp); Eigen below without it, and for F64
   dispatch_float(dtype, "gemm", [&](auto tag) {
     using scalar_t = typename decltype(tag)::type;
     const scalar_t* A = static_cast<const scalar_t*>(a);

@@ -1,12 +1,14 @@
-// gemm_bf16.cpp — the mixed-precision GEMM on the CPU: C (F32) = alpha·op(A)·op(B) + beta·C
-// with A and B in BF16 and every sum in F32 (engine/backend.h, gemm with DType::BF16).
-//
-// With oneDNN in the build (Debian's libdnnl-dev; the library PyTorch's bf16 path uses) the
-// product is one oneDNN matmul primitive over the whole batch: AVX-512 BF16 instructions where
-// the CPU has them, oneDNN's own emulation on other AVX-512 CPUs. Primitives are made once per
-// shape and kept (a training step has a few dozen shapes). Without oneDNN, or where it has no
-// implementation for this CPU, A and B are widened to F32 and Eigen multiplies (gemm.cpp):
-// the same result up to the order of the sums, at F32 speed.
+// gemm_onednn.cpp — GEMMs through oneDNN's matmul on the CPU (Debian's libdnnl-dev; the
+// library PyTorch's CPU paths use), F32 and mixed precision:
+//   F32    C = alpha·op(A)·op(B) + beta·C, all F32 (gemm.cpp tries this first: oneDNN's F32
+//          kernels beat Eigen's on the skinny and batched shapes of a ViT step)
+//   BF16   C (F32) = alpha·op(A)·op(B) + beta·C with A and B in BF16 and every sum in F32
+//          (engine/backend.h, gemm with DType::BF16): AVX-512 BF16 instructions where the CPU
+//          has them, oneDNN's own emulation on other AVX-512 CPUs
+// Each product is one matmul primitive over the whole batch, made once per shape and kept (a
+// training step has a few dozen shapes). Without oneDNN, or where it has no implementation for
+// this CPU, F32 products go to Eigen (gemm.cpp), and BF16 ones are widened to F32 first: the
+// same result up to the order of the sums, at F32 speed.
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -32,18 +34,19 @@ int64_t extent(bool trans, int64_t rows, int64_t cols, int64_t ld, int64_t strid
 
 #ifdef VT_WITH_DNNL
 struct Key {
+  bool bf16;  // A and B in BF16, else F32
   bool ta, tb;
   int64_t m, n, k, lda, sa, ldb, sb, ldc, sc, batch;
   float alpha, beta;
   bool operator==(const Key& o) const {
-    return ta == o.ta && tb == o.tb && m == o.m && n == o.n && k == o.k && lda == o.lda &&
+    return bf16 == o.bf16 && ta == o.ta && tb == o.tb && m == o.m && n == o.n && k == o.k && lda == o.lda &&
            sa == o.sa && ldb == o.ldb && sb == o.sb && ldc == o.ldc && sc == o.sc &&
            batch == o.batch && alpha == o.alpha && beta == o.beta;
   }
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    size_t h = (size_t)k.ta * 2 + k.tb;
+    size_t h = (size_t)k.bf16 * 4 + (size_t)k.ta * 2 + k.tb;
     for (int64_t v : {k.m, k.n, k.k, k.lda, k.sa, k.ldb, k.sb, k.ldc, k.sc, k.batch})
       h = h * 1000003u ^ (size_t)v;
     float f[2] = {k.alpha, k.beta};
@@ -80,7 +83,7 @@ Dnnl& dnnl_state() {
 }
 
 // False when oneDNN has no implementation for this product on this CPU.
-bool dnnl_gemm(const Key& key, const uint16_t* a, const uint16_t* b, float* c) {
+bool dnnl_gemm(const Key& key, const void* a, const void* b, float* c) {
   Dnnl& d = dnnl_state();
   Prim prim;
   {
@@ -90,8 +93,9 @@ bool dnnl_gemm(const Key& key, const uint16_t* a, const uint16_t* b, float* c) {
     if (it == d.prims.end()) {
       using dt = dnnl::memory::data_type;
       Prim p;
-      p.a = desc(key.ta, key.batch, key.m, key.k, key.lda, key.sa, dt::bf16);
-      p.b = desc(key.tb, key.batch, key.k, key.n, key.ldb, key.sb, dt::bf16);
+      const dt in = key.bf16 ? dt::bf16 : dt::f32;
+      p.a = desc(key.ta, key.batch, key.m, key.k, key.lda, key.sa, in);
+      p.b = desc(key.tb, key.batch, key.k, key.n, key.ldb, key.sb, in);
       p.c = desc(false, key.batch, key.m, key.n, key.ldc, key.sc, dt::f32);
       dnnl::primitive_attr attr;
       if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
@@ -111,8 +115,8 @@ bool dnnl_gemm(const Key& key, const uint16_t* a, const uint16_t* b, float* c) {
     prim = it->second;
   }
   dnnl::stream s(d.engine);
-  dnnl::memory A(prim.a, d.engine, const_cast<uint16_t*>(a));
-  dnnl::memory B(prim.b, d.engine, const_cast<uint16_t*>(b));
+  dnnl::memory A(prim.a, d.engine, const_cast<void*>(a));
+  dnnl::memory B(prim.b, d.engine, const_cast<void*>(b));
   dnnl::memory C(prim.c, d.engine, c);
   prim.matmul.execute(s, {{DNNL_ARG_SRC, A}, {DNNL_ARG_WEIGHTS, B}, {DNNL_ARG_DST, C}});
   s.wait();
@@ -122,13 +126,24 @@ bool dnnl_gemm(const Key& key, const uint16_t* a, const uint16_t* b, float* c) {
 
 }  // namespace
 
+bool CpuBackend::gemm_f32_onednn(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                                 const float* a, int64_t lda, int64_t sa, const float* b, int64_t ldb,
+                                 int64_t sb, double beta, float* c, int64_t ldc, int64_t sc, int64_t batch) {
+#ifdef VT_WITH_DNNL
+  return k > 0 && dnnl_gemm({false, ta, tb, m, n, k, lda, sa, ldb, sb, ldc, sc, batch, (float)alpha, (float)beta},
+                            a, b, c);
+#else
+  return false;
+#endif
+}
+
 void CpuBackend::gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
                            const uint16_t* a, int64_t lda, int64_t sa, const uint16_t* b,
                            int64_t ldb, int64_t sb, double beta, float* c, int64_t ldc, int64_t sc,
                            int64_t batch) {
   if (m == 0 || n == 0 || batch == 0) return;
 #ifdef VT_WITH_DNNL
-  if (k > 0 && dnnl_gemm({ta, tb, m, n, k, lda, sa, ldb, sb, ldc, sc, batch, (float)alpha, (float)beta},
+  if (k > 0 && dnnl_gemm({true, ta, tb, m, n, k, lda, sa, ldb, sb, ldc, sc, batch, (float)alpha, (float)beta},
                          a, b, c))
     return;
 #endif
