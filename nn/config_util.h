@@ -59,6 +59,29 @@ struct ConfigCheck {
   }
 };
 
+// A config field read with its type checked (nlohmann's get<> would truncate 3.7 to 3, and a
+// 1e300 given for an integer would overflow): errors name the config kind and the key.
+inline int64_t config_int(const nlohmann::json& v, const char* kind, const std::string& key) {
+  if (!v.is_number_integer())
+    throw Error(std::string(kind) + " config: key '" + key + "' must be an integer, got " + v.dump());
+  return v.get<int64_t>();
+}
+inline double config_number(const nlohmann::json& v, const char* kind, const std::string& key) {
+  if (!v.is_number()) throw Error(std::string(kind) + " config: key '" + key + "' must be a number, got " + v.dump());
+  return v.get<double>();
+}
+inline std::string config_string(const nlohmann::json& v, const char* kind, const std::string& key) {
+  if (!v.is_string()) throw Error(std::string(kind) + " config: key '" + key + "' must be a string, got " + v.dump());
+  return v.get<std::string>();
+}
+inline std::vector<int64_t> config_ints(const nlohmann::json& v, const char* kind, const std::string& key) {
+  if (!v.is_array() || v.size() > 64)
+    throw Error(std::string(kind) + " config: key '" + key + "' must be a list of at most 64 integers, got " + v.dump());
+  std::vector<int64_t> out;
+  for (const auto& e : v) out.push_back(config_int(e, kind, key + "[]"));
+  return out;
+}
+
 inline nlohmann::json parse_config_json(const std::string& text, const char* kind) {
   try {
     return nlohmann::json::parse(text);

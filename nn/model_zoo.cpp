@@ -64,7 +64,7 @@ std::string unknown_name_message(const std::string& name) {
 std::unique_ptr<ImageModel> from_vitune_config(json j) {
   const ModelFamily* fam = nullptr;
   if (j.contains("family")) {
-    fam = &family_named(j["family"]);
+    fam = &family_named(config_string(j["family"], "model", "family"));
     j.erase("family");
   } else if (j.contains("base") && j["base"].is_string()) {
     fam = family_of_name(j["base"].get<std::string>());
@@ -82,7 +82,7 @@ std::unique_ptr<ImageModel> from_timm_config(const json& j) {
   json cfg = j.contains("model_args") ? j["model_args"] : json::object();
   if (!cfg.is_object()) throw Error("model config: \"model_args\" must be an object");
   const ModelFamily* fam = nullptr;
-  if (j.contains("family")) fam = &family_named(j["family"]);
+  if (j.contains("family")) fam = &family_named(config_string(j["family"], "model", "family"));
   else fam = family_of_name(arch);
   if (!fam) throw Error("model config: " + unknown_name_message(arch) + "; a custom architecture needs \"family\"");
   if (family_of_name(arch)) cfg["base"] = arch;

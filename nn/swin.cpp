@@ -41,23 +41,23 @@ SwinConfig SwinConfig::named(const std::string& name) { return find_config(table
 
 SwinConfig SwinConfig::from_json(const std::string& text) {
   nlohmann::json j = parse_config_json(text, "Swin");
-  SwinConfig c = j.contains("base") ? named(j["base"].get<std::string>()) : SwinConfig();
+  SwinConfig c = j.contains("base") ? named(config_string(j["base"], "Swin", "base")) : SwinConfig();
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
     try {
       if (k == "base") continue;
-      else if (k == "name") c.name = it->get<std::string>();
-      else if (k == "img_size") c.img_size = it->get<int64_t>();
-      else if (k == "patch") c.patch = it->get<int64_t>();
-      else if (k == "in_chans") c.in_chans = it->get<int64_t>();
-      else if (k == "window") c.window = it->get<int64_t>();
-      else if (k == "dim") c.dim = it->get<int64_t>();
-      else if (k == "depths") c.depths = it->get<std::vector<int64_t>>();
-      else if (k == "heads") c.heads = it->get<std::vector<int64_t>>();
-      else if (k == "mlp_ratio") c.mlp_ratio = it->get<double>();
-      else if (k == "num_classes") c.num_classes = it->get<int64_t>();
-      else if (k == "eps") c.eps = it->get<double>();
-      else if (k == "drop_path") c.drop_path = it->get<double>();
+      else if (k == "name") c.name = config_string(*it, "Swin", k);
+      else if (k == "img_size") c.img_size = config_int(*it, "Swin", k);
+      else if (k == "patch") c.patch = config_int(*it, "Swin", k);
+      else if (k == "in_chans") c.in_chans = config_int(*it, "Swin", k);
+      else if (k == "window") c.window = config_int(*it, "Swin", k);
+      else if (k == "dim") c.dim = config_int(*it, "Swin", k);
+      else if (k == "depths") c.depths = config_ints(*it, "Swin", k);
+      else if (k == "heads") c.heads = config_ints(*it, "Swin", k);
+      else if (k == "mlp_ratio") c.mlp_ratio = config_number(*it, "Swin", k);
+      else if (k == "num_classes") c.num_classes = config_int(*it, "Swin", k);
+      else if (k == "eps") c.eps = config_number(*it, "Swin", k);
+      else if (k == "drop_path") c.drop_path = config_number(*it, "Swin", k);
       else throw Error("Swin config: unknown key '" + k + "'");
     } catch (const nlohmann::json::exception&) {
       throw Error("Swin config: key '" + k + "' has the wrong type");

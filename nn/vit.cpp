@@ -35,23 +35,23 @@ ViTConfig ViTConfig::named(const std::string& name) { return find_config(table()
 
 ViTConfig ViTConfig::from_json(const std::string& text) {
   nlohmann::json j = parse_config_json(text, "ViT");
-  ViTConfig c = j.contains("base") ? named(j["base"].get<std::string>()) : ViTConfig();
+  ViTConfig c = j.contains("base") ? named(config_string(j["base"], "ViT", "base")) : ViTConfig();
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
     try {
       if (k == "base") continue;
-      else if (k == "name") c.name = it->get<std::string>();
-      else if (k == "img_size") c.img_size = it->get<int64_t>();
-      else if (k == "patch") c.patch = it->get<int64_t>();
-      else if (k == "in_chans") c.in_chans = it->get<int64_t>();
-      else if (k == "dim") c.dim = it->get<int64_t>();
-      else if (k == "depth") c.depth = it->get<int64_t>();
-      else if (k == "heads") c.heads = it->get<int64_t>();
-      else if (k == "mlp_ratio") c.mlp_ratio = it->get<double>();
-      else if (k == "num_classes") c.num_classes = it->get<int64_t>();
-      else if (k == "eps") c.eps = it->get<double>();
-      else if (k == "global_pool") c.global_pool = it->get<std::string>();
-      else if (k == "drop_path") c.drop_path = it->get<double>();
+      else if (k == "name") c.name = config_string(*it, "ViT", k);
+      else if (k == "img_size") c.img_size = config_int(*it, "ViT", k);
+      else if (k == "patch") c.patch = config_int(*it, "ViT", k);
+      else if (k == "in_chans") c.in_chans = config_int(*it, "ViT", k);
+      else if (k == "dim") c.dim = config_int(*it, "ViT", k);
+      else if (k == "depth") c.depth = config_int(*it, "ViT", k);
+      else if (k == "heads") c.heads = config_int(*it, "ViT", k);
+      else if (k == "mlp_ratio") c.mlp_ratio = config_number(*it, "ViT", k);
+      else if (k == "num_classes") c.num_classes = config_int(*it, "ViT", k);
+      else if (k == "eps") c.eps = config_number(*it, "ViT", k);
+      else if (k == "global_pool") c.global_pool = config_string(*it, "ViT", k);
+      else if (k == "drop_path") c.drop_path = config_number(*it, "ViT", k);
       else throw Error("ViT config: unknown key '" + k + "'");
     } catch (const nlohmann::json::exception&) {
       throw Error("ViT config: key '" + k + "' has the wrong type");

@@ -87,7 +87,7 @@ TEST_CASE("model zoo: names, configs and errors", "[nn][model]") {
   CHECK_THROWS_WITH(nn::create_model_from_config({{"architecture", 3}}),
                     Catch::Contains("\"architecture\" must be a string"));
   CHECK_THROWS_WITH(nn::create_model_from_config({{"architecture", "vit_test_micro"}, {"model_args", {{"depth", "x"}}}}),
-                    Catch::Contains("key 'depth' has the wrong type"));
+                    Catch::Contains("key 'depth' must be an integer, got \"x\""));
 }
 
 TEST_CASE("model directories: written, read back, with the same outputs", "[nn][model]") {
