@@ -164,7 +164,7 @@ Method dyt_method() {
   Method m{"dyt",
           "DyT (Zhao et al. 2024): per-token MLP skipping (Gumbel-sigmoid dispatcher) + parallel adapter",
           {{"bottleneck", 8, "adapter width (8 on VTAB-1K, 64 on full data sets)"},
-           {"experts", 1, "N > 1: the MoE adapter (per-image softmax-merged experts)"},
+           {"experts", 1, "N > 1: the MoE adapter (per-image softmax-merged experts)", 1, 64},
            {"rate", 0.5, "r, the target share of tokens through the MLPs (used by the loss)"},
            {"tau", 5.0, "Gumbel-sigmoid temperature"},
            {"scale", 1.0, "adapter scale s"},

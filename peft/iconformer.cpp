@@ -73,7 +73,7 @@ Method iconformer_method() {
           "iConFormer (Jo et al. 2024, our reading): per-image depthwise kernels from pooled features, "
           "x + s·GELU(DWConv_K(x)(Z) + Z) Wu",
           {{"bottleneck", 32, "d, the down-projected width"},
-           {"kernel", 3, "k, the generated kernels' size (odd)"},
+           {"kernel", 3, "k, the generated kernels' size (odd)", 1, 31},
            {"scale", 1.0, "s"},
            {"site", "both", "after attention and MLP (both), or only one (attn, mlp)"}},
           apply_iconformer};

@@ -1,6 +1,8 @@
 // method.cpp — options, the method registry and apply_method (see method.h).
 #include "peft/method.h"
 
+#include <cmath>
+
 #include <algorithm>
 
 namespace vt::peft {
@@ -91,6 +93,11 @@ Options resolve_options(const Method& m, const json& given) {
     if (!ok)
       throw Error("method '" + m.name + "': option '" + it.key() + "' must be " + type_name(d) +
                   ", got " + it->dump());
+    if (d.is_number_integer() && (it->get<int64_t>() < spec->min || it->get<int64_t>() > spec->max))
+      throw Error("method '" + m.name + "': option '" + it.key() + "' must be in [" + std::to_string(spec->min) +
+                  ", " + std::to_string(spec->max) + "], got " + it->dump());
+    if (d.is_number() && !std::isfinite(it->get<double>()))
+      throw Error("method '" + m.name + "': option '" + it.key() + "' must be finite, got " + it->dump());
     v[it.key()] = *it;
   }
   return Options(m.name, v);

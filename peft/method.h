@@ -30,6 +30,9 @@ struct OptionSpec {
   std::string name;
   json default_value;  // its type is the option's type (number, string, bool)
   std::string help;
+  // An integer option's range (sizes: rank, bottleneck, length, ...): checked before anything
+  // is built, so that r=10^9 is an error, not a 4 GB allocation. Real options must be finite.
+  int64_t min = 0, max = 4096;
 };
 
 // A method's resolved options: every declared option, the user's value or the default.
