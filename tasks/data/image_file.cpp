@@ -24,7 +24,7 @@ namespace vt::data {
 
 namespace {
 
-constexpr int64_t kMaxPixels = int64_t(1) << 25;
+int64_t g_max_pixels = int64_t(1) << 25;
 constexpr int64_t kMaxFileBytes = int64_t(1) << 30;
 
 using Bytes = std::string;
@@ -174,13 +174,16 @@ Bytes read_checked(const std::string& path, ImageInfo& info) {
   if (!stbi_info_from_memory(p, (int)b.size(), &info.width, &info.height, &info.channels))
     throw Error(stbi_failure_reason());
   info.is16 = stbi_is_16_bit_from_memory(p, (int)b.size());
-  if ((int64_t)info.width * info.height > kMaxPixels)
+  if ((int64_t)info.width * info.height > g_max_pixels)
     throw Error(std::to_string(info.width) + "x" + std::to_string(info.height) + " px is more than the " +
-                std::to_string(kMaxPixels) + " pixels (32 MP) an image may have");
+                std::to_string(g_max_pixels) + " pixels an image may have");
   return b;
 }
 
 }  // namespace
+
+int64_t max_image_pixels() { return g_max_pixels; }
+void set_max_image_pixels(int64_t n) { g_max_pixels = n; }
 
 ImageInfo read_image_info(const std::string& path) {
   ImageInfo info;

@@ -22,6 +22,11 @@ struct ImageInfo {
   bool is16 = false;                        // 16 bits a channel (PNG)
 };
 
+// The pixel bound (2^25 by default); lowered by programs that decode untrusted files with
+// little time or memory to spare (the fuzz targets, tests/fuzz/).
+int64_t max_image_pixels();
+void set_max_image_pixels(int64_t n);
+
 // The header of an image file (after the checks above).
 ImageInfo read_image_info(const std::string& path);
 // Decoded to `channels` 8-bit channels (1 or 3), row-major (H, W, channels).

@@ -83,6 +83,10 @@ inline std::string join(const std::vector<std::string>& parts) {
   return head + body;
 }
 
+// Image-decoding targets bound images to 2^16 px: a tiny file may declare a 32-megapixel image
+// that stb then decodes in full (allowed, and slow), which would cut the execution rate 20-fold.
+inline constexpr int64_t kFuzzMaxImagePixels = int64_t(1) << 16;
+
 // The model the tuner and adapter targets build per input (make_seeds.cpp's adapters fit it):
 // a one-block ViT, small enough that building it costs little next to the reader under test.
 inline const char* kSmallVit = R"({"base": "vit_test_tiny", "dim": 16, "depth": 1, "heads": 2, "img_size": 16})";
