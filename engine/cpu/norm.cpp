@@ -176,9 +176,7 @@ void CpuBackend::layer_norm_backward(const Tensor& x, const Tensor& w, const Ten
         scalar_t* orow = po + r * D;
         const double mu = pm[r], rs = ps[r];
         if constexpr (std::is_same_v<scalar_t, float>) {  // vectorised (vec_math.h)
-          thread_local std::vector<float> tmp;
-          tmp.resize((size_t)D);
-          vec::layer_norm_backward_row(xr, pw, gr, mu, rs, orow, tmp.data(), D);
+          vec::layer_norm_backward_row(xr, pw, gr, mu, rs, orow, D);
           continue;
         }
         double sg = 0, sgx = 0;  // Σ g, Σ g·x̂ with g = gy ⊙ w

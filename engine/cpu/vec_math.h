@@ -36,66 +36,63 @@ inline void gelu_backward(const float* x, const float* gy, float* gx, int64_t n)
                               xa * kInvSqrt2Pi * (-0.5f * xa.square()).exp());
 }
 
-// Σ x in double, from 16-lane F32 partial sums: as accurate as a double loop for rows of a few
-// thousand (an F32 running sum moved ViT-B's input gradient by 1.5e-4 of its largest value in
-// tests/test_full_size.cpp), at vector speed.
-inline double sum_f64(const float* x, int64_t n) {
+using ArrD = Eigen::Array<double, Eigen::Dynamic, 1>;
+
+// Σ x and Σ a·b with every term and sum in double (vectorised: F32 loads widened to F64 lanes).
+// An F32 running sum moved ViT-B's input gradient by 1.5e-4 of its largest value in
+// tests/test_full_size.cpp; sums of F32 partials were not enough for the FacT parity test.
+inline double sum_f64(const float* x, int64_t n) { return CMap(x, n).cast<double>().sum(); }
+inline double dot_f64(const float* a, const float* b, int64_t n) {
+  return (CMap(a, n).cast<double>() * CMap(b, n).cast<double>()).sum();
+}
+
+// Σ of non-negative F32 terms (no cancellation): 16-lane F32 partial sums added in double.
+inline double sum_nonneg_f32(const float* x, int64_t n) {
   double s = 0;
   int64_t j = 0;
   for (; j + 16 <= n; j += 16) s += (double)Eigen::Map<const Eigen::Array<float, 16, 1>>(x + j).sum();
   for (; j < n; ++j) s += x[j];
   return s;
 }
-// Σ a·b in double, the same way.
-inline double dot_f64(const float* a, const float* b, int64_t n) {
-  double s = 0;
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16)
-    s += (double)(Eigen::Map<const Eigen::Array<float, 16, 1>>(a + j) * Eigen::Map<const Eigen::Array<float, 16, 1>>(b + j)).sum();
-  for (; j < n; ++j) s += (double)a[j] * b[j];
-  return s;
-}
 
-// One softmax row: y = exp(x - max x) / Σ exp(x - max x). (2.7x the speed of a scalar max and
-// a double-converting sum on ViT-S's 197-wide attention rows.)
+// One softmax row: y = exp(x - max x) / Σ exp(x - max x); exp in F32, Σ of the positive terms
+// as above. (2.7x the speed of the scalar loops it replaced on ViT-S's 197-wide rows.)
 inline void softmax_row(const float* x, float* y, int64_t n) {
   const float mx = CMap(x, n).maxCoeff();
   Map ya(y, n);
   ya = (CMap(x, n) - mx).exp();
-  ya *= (float)(1.0 / sum_f64(y, n));
+  ya *= (float)(1.0 / sum_nonneg_f32(y, n));
 }
 
-// One softmax backward row: gx = y ⊙ (gy - Σ gy ⊙ y).
+// One softmax backward row: gx = y ⊙ (gy - Σ gy ⊙ y), the dot in double.
 inline void softmax_backward_row(const float* y, const float* gy, float* gx, int64_t n) {
   const float dot = (float)dot_f64(gy, y, n);
   Map(gx, n) = CMap(y, n) * (CMap(gy, n) - dot);
 }
 
-// One layer-norm row: y = (x - μ)·rstd·w + b (w, b may be null), with μ and the centred
-// variance summed in double from 16-lane F32 partial sums. Returns {μ, rstd}.
+// One layer-norm row, in double as the scalar kernel it replaced (vectorised: 3-5x faster):
+// y = (x - μ)·rstd·w + b (w, b may be null) with the centred variance. Returns {μ, rstd}.
 inline std::pair<double, double> layer_norm_row(const float* x, const float* w, const float* b, double eps,
                                                 float* y, int64_t n) {
-  const double mu = sum_f64(x, n) / (double)n;
-  Map ya(y, n);
-  ya = CMap(x, n) - (float)mu;  // centred, kept in y for the variance and the output
-  const double var = dot_f64(y, y, n) / (double)n;
-  const double rs = 1.0 / std::sqrt(var + eps);
-  ya *= (float)rs;
-  if (w) ya *= CMap(w, n);
-  if (b) ya += CMap(b, n);
+  const ArrD xd = CMap(x, n).cast<double>();
+  const double mu = xd.sum() / (double)n;
+  const double rs = 1.0 / std::sqrt((xd - mu).square().sum() / (double)n + eps);  // biased, as torch
+  ArrD o = (xd - mu) * rs;
+  if (w) o *= CMap(w, n).cast<double>();
+  if (b) o += CMap(b, n).cast<double>();
+  Map(y, n) = o.cast<float>();
   return {mu, rs};
 }
 
-// One layer-norm backward row for gx: with g = gy ⊙ w and x̂ = (x - μ)·rstd,
-// gx = rstd · (g - mean(g) - x̂ · mean(g ⊙ x̂)). `tmp` holds n floats (x̂).
+// One layer-norm backward row for gx, in double: with g = gy ⊙ w and x̂ = (x - μ)·rstd,
+// gx = rstd · (g - mean(g) - x̂ · mean(g ⊙ x̂)).
 inline void layer_norm_backward_row(const float* x, const float* w, const float* gy, double mu, double rs,
-                                    float* gx, float* tmp, int64_t n) {
-  Map xh(tmp, n), g(gx, n);
-  xh = (CMap(x, n) - (float)mu) * (float)rs;
-  if (w) g = CMap(gy, n) * CMap(w, n);
-  else g = CMap(gy, n);
-  const float mg = (float)(sum_f64(gx, n) / (double)n), mgx = (float)(dot_f64(gx, tmp, n) / (double)n);
-  g = (float)rs * (g - mg - xh * mgx);
+                                    float* gx, int64_t n) {
+  const ArrD xh = (CMap(x, n).cast<double>() - mu) * rs;
+  ArrD g = CMap(gy, n).cast<double>();
+  if (w) g *= CMap(w, n).cast<double>();
+  const double mg = g.sum() / (double)n, mgx = (g * xh).sum() / (double)n;
+  Map(gx, n) = (rs * (g - mg - xh * mgx)).cast<float>();
 }
 
 }  // namespace vt::vec
