@@ -125,6 +125,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     const Tensor& mask = Tensor(),
                                     std::optional<double> scale = std::nullopt,
                                     DType products = DType::F32);
+// The same with q, k, v given as one (B, N, 3, H, Dh) tensor (a qkv projection's output,
+// reshaped): the backward then writes one gradient for it instead of three to be summed.
+Tensor scaled_dot_product_attention_qkv(const Tensor& qkv, const Tensor& mask = Tensor(),
+                                        std::optional<double> scale = std::nullopt,
+                                        DType products = DType::F32);
 
 // ---- ops/dropout.cpp (random streams come from random.h's global generator) ----
 Tensor dropout(const Tensor& x, double p, bool training);

@@ -112,6 +112,11 @@ Attention::Attention(int64_t dim, int64_t heads_, bool qkv_bias) : heads(heads_)
 
 Tensor Attention::forward(const Tensor& x, const Tensor& mask) {
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2), Dh = D / heads;
+  if (!prefix && head_tuners.empty()) {  // q, k, v as one tensor: one gradient in the backward
+    Tensor o = scaled_dot_product_attention_qkv(qkv->forward(x).reshape({B, N, 3, heads, Dh}), mask,
+                                                std::nullopt, products);  // (B, H, N, Dh)
+    return proj->forward(o.transpose(1, 2).reshape({B, N, D}));
+  }
   // (B, N, 3D) -> (B, N, 3, H, Dh) -> (3, B, H, N, Dh)
   Tensor qkv_ = qkv->forward(x).reshape({B, N, 3, heads, Dh}).permute({2, 0, 3, 1, 4});
   Tensor q = qkv_.select(0, 0), k = qkv_.select(0, 1), v = qkv_.select(0, 2);  // (B, H, N, Dh)

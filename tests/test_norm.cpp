@@ -178,6 +178,31 @@ TEST_CASE("attention: gradients for q, k, v and broadcast trainable masks",
             {m});
 }
 
+TEST_CASE("attention on a packed qkv: gradients, and the same numbers as on its three views",
+          "[ops][norm][grad]") {
+  // scaled_dot_product_attention_qkv: one node for (B, N, 3, H, Dh), one gradient for it.
+  auto qkv = leaf({2, 4, 3, 2, 3}, 141);
+  gradcheck([](auto& x) { return scaled_dot_product_attention_qkv(x[0]); }, {qkv});
+  auto m = leaf({1, 2, 4, 4}, 142);
+  gradcheck([](auto& x) { return scaled_dot_product_attention_qkv(x[0], x[1], 0.6); }, {qkv, m});
+  // Against the unpacked op on the views: equal outputs and gradients, in F32 and BF16.
+  for (DType p : {DType::F32, DType::BF16}) {
+    INFO(dtype_name(p));
+    Tensor x = rand_tensor({2, 7, 3, 3, 8}, 143, DType::F32);
+    Tensor a = x.clone().set_requires_grad(true), b = x.clone().set_requires_grad(true);
+    Tensor oa = scaled_dot_product_attention_qkv(a, Tensor(), std::nullopt, p);
+    auto v = [&](int i) { return b.select(2, i).permute({0, 2, 1, 3}); };
+    Tensor ob = scaled_dot_product_attention(v(0), v(1), v(2), Tensor(), std::nullopt, p);
+    Tensor w = rand_tensor(oa.shape(), 144, DType::F32);
+    sum(mul(oa, w)).backward();
+    sum(mul(ob, w)).backward();
+    require_close(oa, ob, 0, 0, "output");
+    require_close(a.grad(), b.grad(), 1e-6, 1e-7, "gradient");
+  }
+  CHECK_THROWS_WITH(scaled_dot_product_attention_qkv(Tensor::zeros({2, 4, 2, 2, 3})),
+                    Catch::Contains("expected qkv of shape (B, N, 3, H, Dh), got [2, 4, 2, 2, 3]"));
+}
+
 TEST_CASE("attention saves P plus only the operands the gradients read", "[ops][norm][frozen]") {
   const int64_t B = 2, H = 3, Nq = 4, Nk = 5, Dh = 8;
   auto q = rand_tensor({B, H, Nq, Dh}, 141, DType::F32);
@@ -237,6 +262,7 @@ TEST_CASE("attention matches PyTorch", "[ops][norm][torch]") {
     Tensor qkv = in["qkv"].permute({2, 0, 3, 1, 4});  // (3, B, H, N, Dh), strided
     return scaled_dot_product_attention(qkv.select(0, 0), qkv.select(0, 1), qkv.select(0, 2));
   });
+  torch_case(fx, "attn_qkv", [](Inputs& in) { return scaled_dot_product_attention_qkv(in["qkv"]); });
 }
 
 // ---------------------------------------------------------------- errors

@@ -120,11 +120,9 @@ Tensor attention_probs(const Mat& mq, const Mat& mk, const Tensor& mask, const S
   return P;
 }
 
-}  // namespace
-
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                    const Tensor& mask, std::optional<double> scale_opt,
-                                    DType products) {
+// Validates the operands; returns the scale.
+double check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                       std::optional<double> scale_opt, DType products) {
   const char* name = "scaled_dot_product_attention";
   check_defined(name, q, "q");
   check_defined(name, k, "k");
@@ -135,7 +133,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4)
     shape_error(q, k, v, "expected 4-D (B, H, N, Dh) tensors");
   const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2), Dh = q.size(3);
-  const int64_t Nk = k.size(2), Dv = v.size(3);
+  const int64_t Nk = k.size(2);
   if (k.size(0) != B || k.size(1) != H || v.size(0) != B || v.size(1) != H)
     shape_error(q, k, v, "batch and head dims differ");
   if (k.size(3) != Dh) shape_error(q, k, v, "q and k head dims differ");
@@ -147,12 +145,24 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       throw Error(std::string(name) + ": mask of shape " + shape_str(mask.shape()) +
                   " does not broadcast to the scores " + shape_str(sshape));
   }
-  const double scale = scale_opt ? *scale_opt : 1.0 / std::sqrt((double)Dh);
-  const bool bf16 = products == DType::BF16;
-  if (products != DType::F32 && !bf16)
+  if (products != DType::F32 && products != DType::BF16)
     throw Error(std::string(name) + ": products in " + dtype_name(products) + " (F32 or BF16)");
-  if (bf16 && q.dtype() != DType::F32)
+  if (products == DType::BF16 && q.dtype() != DType::F32)
     throw Error(std::string(name) + ": BF16 products take F32 q, k, v, got " + dtype_name(q.dtype()));
+  return scale_opt ? *scale_opt : 1.0 / std::sqrt((double)Dh);
+}
+
+// The op's work for validated q, k, v (B, H, N, Dh). `packed`, when defined, is the
+// (B, N, 3, H, Dh) tensor that q, k and v are (graph-less) views of: the node then has
+// {packed, mask} as inputs, and its backward writes dQ, dK and dV straight into one gradient
+// of packed's shape (no zero-filled gradient per view, and no sums of them).
+Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale,
+              DType products, const Tensor& packed) {
+  const char* name = "scaled_dot_product_attention";
+  const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2), Dh = q.size(3);
+  const int64_t Nk = k.size(2), Dv = v.size(3);
+  const Shape sshape{B, H, Nq, Nk};
+  const bool bf16 = products == DType::BF16;
 
   // O is written as (B, Nq, H, Dv) and returned as its (B, H, Nq, Dv) view: the heads' merge
   // that follows (transpose(1, 2) + reshape to (B, Nq, H·Dv)) is then a view, not a copy.
@@ -162,8 +172,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Tensor P = attention_probs(mq, mk, mask, sshape, scale, q);                         // F32
   if (out.numel()) bgemm(as_mat(in_products(P, products)), mv, out, Nq, Dv, Nk, 1.0, 0.0);  // O = P V
 
-  if (auto ctx = grad_ctx({q, k, v, mask})) {
-    const bool nq = ctx[0], nk = ctx[1], nv = ctx[2], nm = ctx[3];
+  const bool is_packed = packed.defined();
+  if (auto ctx = is_packed ? grad_ctx({packed, mask}) : grad_ctx({q, k, v, mask})) {
+    const bool nq = ctx[0], nk = is_packed ? ctx[0] : ctx[1], nv = is_packed ? ctx[0] : ctx[2],
+               nm = is_packed ? ctx[1] : ctx[3];
     const bool need_ds = nq || nk || nm;
     // Keep P, or Q and K to recompute it: whichever adds less to what is saved anyway.
     const int64_t extra_qk = (nk ? 0 : mq.t.numel()) + (nq ? 0 : mk.t.numel());
@@ -176,6 +188,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     P = Tensor();  // the forward's P is freed here unless sp holds it
     Shape qs = q.shape(), ks = k.shape(), vs = v.shape();
     Shape ms = mask.defined() ? mask.shape() : Shape{};
+    Shape ps = is_packed ? packed.shape() : Shape{};
     record(out, name, ctx, [=](const Tensor& g) -> Grads {
       // dO: (B, H, Nq, Dv), row-major matrices as they come (typically the heads' merge seen
       // backwards: a (B, Nq, H, Dv) buffer); copied only if not.
@@ -185,11 +198,16 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                      : sp;                 // F32
       Mat mg = as_mat(in_products(gc, products)), mp = as_mat(in_products(probs, products));
       Grads r(4);
+      Tensor gpacked;  // packed: one (B, N, 3, H, Dh) gradient, dQ / dK / dV written into its views
+      if (is_packed) {
+        gpacked = Tensor::empty(ps, gc.dtype(), gc.device());
+        for (int i = 0; i < 3; ++i) r[i] = gpacked.select(2, i).permute({0, 2, 1, 3});
+      }
       if (nv) {  // dV (B, H, Nk, Dv) = Pᵀ dO
-        r[2] = Tensor::empty(vs, gc.dtype(), gc.device());
+        if (!is_packed) r[2] = Tensor::empty(vs, gc.dtype(), gc.device());
         if (r[2].numel()) bgemm(mp.T(), mg, r[2], Nk, Dv, Nq, 1.0, 0.0);
       }
-      if (!need_ds) return r;
+      if (!need_ds) return is_packed ? Grads{gpacked, Tensor()} : r;
       Tensor dS = Tensor::empty(sshape, gc.dtype(), gc.device());  // (B, H, Nq, Nk)
       if (dS.numel()) {
         bgemm(mg, as_mat(sv).T(), dS, Nq, Nk, Dv, 1.0, 0.0);  // dP = dO Vᵀ
@@ -197,18 +215,39 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       }
       Mat mds = as_mat(in_products(dS, products));
       if (nq) {  // dQ (B, H, Nq, Dh) = scale · dS K
-        r[0] = Tensor::empty(qs, gc.dtype(), gc.device());
+        if (!is_packed) r[0] = Tensor::empty(qs, gc.dtype(), gc.device());
         if (r[0].numel()) bgemm(mds, as_mat(sk), r[0], Nq, Dh, Nk, scale, 0.0);
       }
       if (nk) {  // dK (B, H, Nk, Dh) = scale · dSᵀ Q
-        r[1] = Tensor::empty(ks, gc.dtype(), gc.device());
+        if (!is_packed) r[1] = Tensor::empty(ks, gc.dtype(), gc.device());
         if (r[1].numel()) bgemm(mds.T(), as_mat(sq), r[1], Nk, Dh, Nq, scale, 0.0);
       }
       if (nm) r[3] = sum_to(dS, ms);  // the mask was broadcast: sum dS back to its shape
-      return r;
+      return is_packed ? Grads{gpacked, r[3]} : r;
     }, {sp, sv, sk, sq, smask});
   }
   return out;
+}
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& mask, std::optional<double> scale,
+                                    DType products) {
+  return attend(q, k, v, mask, check_attention(q, k, v, mask, scale, products), products, Tensor());
+}
+
+Tensor scaled_dot_product_attention_qkv(const Tensor& qkv, const Tensor& mask, std::optional<double> scale,
+                                        DType products) {
+  check_defined("scaled_dot_product_attention_qkv", qkv, "qkv");
+  if (qkv.dim() != 5 || qkv.size(2) != 3)
+    throw Error("scaled_dot_product_attention_qkv: expected qkv of shape (B, N, 3, H, Dh), got " +
+                shape_str(qkv.shape()));
+  // Views without a graph of their own: the node records qkv itself (see attend).
+  const Tensor base = qkv.detach();
+  const Tensor q = base.select(2, 0).permute({0, 2, 1, 3}), k = base.select(2, 1).permute({0, 2, 1, 3}),
+               v = base.select(2, 2).permute({0, 2, 1, 3});  // (B, H, N, Dh)
+  return attend(q, k, v, mask, check_attention(q, k, v, mask, scale, products), products, qkv);
 }
 
 }  // namespace vt
