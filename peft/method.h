@@ -31,7 +31,7 @@ struct OptionSpec {
   json default_value;  // its type is the option's type (number, string, bool)
   std::string help;
   // An integer option's range (sizes: rank, bottleneck, length, ...): checked before anything
-  // is built, so that r=10^9 is an error, not a 4 GB allocation. Real options must be finite.
+  // is built, so that r=10^9 is an error, not gigabytes of tensors. Real options must be finite.
   int64_t min = 0, max = 4096;
 };
 

@@ -155,7 +155,7 @@ TEST_CASE("peft: options are checked by name and type", "[peft][errors]") {
   fails("lora", {{"r", "eight"}}, "option 'r' must be an integer");
   fails("lora", {{"targets", "qkv,fc3"}}, "unknown target 'fc3'");
   fails("adapter", {{"site", "middle"}}, "option 'site' must be mlp, attn or both");
-  // Sizes are bounded before anything is built (r = 10^9 would be a 4 GB allocation).
+  // Sizes are bounded before anything is built (r = 10^9 would ask for gigabytes).
   fails("lora", {{"r", 1000000000}}, "option 'r' must be in [0, 4096], got 1000000000");
   fails("vpt", {{"length", -3}}, "option 'length' must be in [0, 4096], got -3");
   fails("iconformer", {{"kernel", 99}}, "option 'kernel' must be in [1, 31], got 99");
