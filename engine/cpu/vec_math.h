@@ -38,10 +38,9 @@ inline void gelu_backward(const float* x, const float* gy, float* gx, int64_t n)
 
 using ArrD = Eigen::Array<double, Eigen::Dynamic, 1>;
 
-// Σ x and Σ a·b with every term and sum in double (vectorised: F32 loads widened to F64 lanes).
-// An F32 running sum moved ViT-B's input gradient by 1.5e-4 of its largest value in
+// Σ a·b with every term and sum in double (vectorised: F32 loads widened to F64 lanes). An F32
+// running sum moved ViT-B's input gradient by 1.5e-4 of its largest value in
 // tests/test_full_size.cpp; sums of F32 partials were not enough for the FacT parity test.
-inline double sum_f64(const float* x, int64_t n) { return CMap(x, n).cast<double>().sum(); }
 inline double dot_f64(const float* a, const float* b, int64_t n) {
   return (CMap(a, n).cast<double>() * CMap(b, n).cast<double>()).sum();
 }
