@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 
+#include "engine/roi_align_math.h"
 #include "engine/tensor.h"
 
 namespace vt {
@@ -113,6 +114,11 @@ struct Backend {
   virtual void interpolate(const Tensor& x, Tensor& y, int mode, bool align_corners) = 0;
   virtual void interpolate_backward(const Tensor& gy, Tensor& gx, int mode,
                                     bool align_corners) = 0;
+  // RoIAlign (engine/roi_align_math.h): x (N, C, H, W), rois (K, 5) in x's dtype -> y (K, C, oh, ow);
+  // the backward zeroes gx (N, C, H, W) itself.
+  virtual void roi_align(const Tensor& x, const Tensor& rois, const RoiAlignGeom& g, Tensor& y) = 0;
+  virtual void roi_align_backward(const Tensor& gy, const Tensor& rois, const RoiAlignGeom& g,
+                                  Tensor& gx) = 0;
 
   // ---- indexing along one dim: tensors viewed as (outer, size_dim, inner) ----
   // out[o, i, n] = x[o, idx[i], n]          (idx: I64, length = out's dim size)

@@ -98,6 +98,14 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::vector<int64_t> output_size);
 Tensor interpolate(const Tensor& x, std::vector<int64_t> size, const std::string& mode = "bilinear",
                    bool align_corners = false);
 
+// ---- ops/roi_align.cpp: region features (Mask R-CNN), torchvision.ops.roi_align semantics ----
+// x: (N, C, H, W); rois: (K, 5) rows (batch index, x1, y1, x2, y2) in image coordinates, x's
+// dtype and device -> (K, C, oh, ow). spatial_scale maps image to map coordinates (1/stride);
+// sampling_ratio <= 0 samples ceil(bin size) points a side; aligned shifts by half a pixel.
+// Gradient for x only.
+Tensor roi_align(const Tensor& x, const Tensor& rois, std::vector<int64_t> output_size,
+                 double spatial_scale, int64_t sampling_ratio = -1, bool aligned = true);
+
 // ---- ops/shape.cpp: joining, splitting, padding, rolling ----
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim = 0);
 std::vector<Tensor> split(const Tensor& x, std::vector<int64_t> sizes, int64_t dim = 0);

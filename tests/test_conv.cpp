@@ -1,6 +1,6 @@
-// test_conv.cpp — conv2d (dense, grouped, depthwise, per-sample), avg / adaptive pooling and
-// bilinear / bicubic interpolation: f64 gradient checks, PyTorch fixtures (ops_conv), the
-// frozen-weight save rule, and bad-input errors.
+// test_conv.cpp — conv2d (dense, grouped, depthwise, per-sample), avg / adaptive pooling,
+// bilinear / bicubic interpolation and RoIAlign: f64 gradient checks, PyTorch / torchvision
+// fixtures (ops_conv), the frozen-weight save rule, and bad-input errors.
 #include "tests/helpers.h"
 
 using namespace vt;
@@ -200,4 +200,71 @@ TEST_CASE("conv, pooling and interpolation reject bad inputs", "[ops][conv][erro
   REQUIRE_THROWS_WITH(interpolate(x, {8, 8}, "nearest"), Catch::Contains("unknown mode"));
   REQUIRE_THROWS_WITH(interpolate(Tensor::zeros({5, 5}), {8, 8}),
                       Catch::Contains("interpolate") && Catch::Contains("[5, 5]"));
+}
+
+// ---- RoIAlign
+
+namespace {
+// Rois over a 2-image batch of 7×9 maps at scale 0.5: inside, across the border, below a bin,
+// covering more than the map.
+Tensor test_rois(DType dt) {
+  return Tensor::from_vector(std::vector<double>{0, 1.3, 2.2, 12.7, 9.9,     //
+                                                 1, -4.0, -3.5, 6.4, 8.2,     //
+                                                 1, 5.1, 6.6, 5.9, 7.0,       //
+                                                 0, -8.0, -6.0, 30.0, 22.0},  //
+                             {4, 5})
+      .to(dt);
+}
+}  // namespace
+
+TEST_CASE("roi_align: gradients, aligned and legacy, fixed and adaptive sampling",
+          "[ops][conv][grad]") {
+  auto x = strided_image({2, 3, 7, 9}, 61);
+  Tensor rois = test_rois(DType::F64);
+  for (bool aligned : {true, false})
+    for (int64_t ratio : {2, -1}) {
+      INFO("aligned " << aligned << ", sampling ratio " << ratio);
+      gradcheck([&](auto& v) { return roi_align(v[0], rois, {3, 4}, 0.5, ratio, aligned); }, {x});
+    }
+}
+
+TEST_CASE("roi_align matches torchvision", "[ops][conv][torch]") {
+  Fixture fx("ops_conv.safetensors");
+  for (bool aligned : {true, false})
+    for (int64_t ratio : {2, -1})
+      for (auto [scale, size] : {std::pair<double, std::vector<int64_t>>{0.25, {3, 4}},
+                                 {0.5, {7, 7}}}) {
+        std::string name = std::string("roi_align_") + (aligned ? "aligned" : "legacy") + "_s" +
+                           std::to_string(ratio) + "_x" + std::to_string(int(1 / scale));
+        torch_case(fx, name, [&](Inputs& in) {
+          return roi_align(in["x"], in["rois"], size, scale, ratio, aligned);
+        }, kRtol, kAtol);
+      }
+}
+
+TEST_CASE("roi_align: no rois, and bad rois named", "[ops][conv][errors]") {
+  auto x = rand_tensor({2, 3, 7, 9}, 62).set_requires_grad(true);
+  Tensor y = roi_align(x, Tensor::zeros({0, 5}, DType::F64), {2, 2}, 0.5);
+  REQUIRE(y.shape() == Shape{0, 3, 2, 2});
+  sum(y).backward();
+  REQUIRE(x.grad().defined());
+  REQUIRE(sum(abs(x.grad())).item() == 0.0);
+  auto bad = [&](std::vector<double> roi) {
+    return Tensor::from_vector(roi, {1, 5});
+  };
+  REQUIRE_THROWS_WITH(roi_align(x, bad({2, 0, 0, 4, 4}), {2, 2}, 0.5),
+                      Catch::Contains("roi 0") && Catch::Contains("batch index"));
+  REQUIRE_THROWS_WITH(roi_align(x, bad({0.5, 0, 0, 4, 4}), {2, 2}, 0.5),
+                      Catch::Contains("batch index"));
+  REQUIRE_THROWS_WITH(roi_align(x, bad({0, 0, NAN, 4, 4}), {2, 2}, 0.5),
+                      Catch::Contains("not finite"));
+  REQUIRE_THROWS_WITH(roi_align(x, bad({0, 0, 0, 1e7, 4}), {2, 2}, 0.5),
+                      Catch::Contains("unbounded"));
+  REQUIRE_NOTHROW(roi_align(x, bad({0, 0, 0, 1e7, 4}), {2, 2}, 0.5, 2));  // fixed grid
+  REQUIRE_THROWS_WITH(roi_align(x, Tensor::zeros({3, 4}, DType::F64), {2, 2}, 0.5),
+                      Catch::Contains("(K, 5)") && Catch::Contains("[3, 4]"));
+  REQUIRE_THROWS_WITH(roi_align(x, Tensor::zeros({1, 5}), {2, 2}, 0.5),
+                      Catch::Contains("dtype mismatch"));
+  REQUIRE_THROWS_WITH(roi_align(x, bad({0, 0, 0, 4, 4}), {2, 2}, 0.0),
+                      Catch::Contains("spatial_scale"));
 }

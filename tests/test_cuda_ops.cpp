@@ -168,6 +168,12 @@ TEST_CASE("cuda: convolution, pooling and interpolation match the cpu", "[cuda]"
        FN(interpolate(x[0], {9, 11}, "bicubic", true))},
       {"interpolate (bicubic down: position embedding 14 -> 7)", {F({1, 8, 14, 14})},
        FN(interpolate(x[0], {7, 7}, "bicubic", false))},
+      {"roi_align (aligned, adaptive sampling, scale 1/2)",
+       {F({2, 4, 9, 11}), I({3, 5}, {0, 1, 2, 12, 14, 1, -4, -3, 8, 9, 0, 5, 6, 6, 7})},
+       FN(roi_align(x[0], x[1].to(DType::F32), {3, 3}, 0.5))},
+      {"roi_align (legacy, 2x2 sampling, scale 1/4)",
+       {F({2, 4, 9, 11}), I({3, 5}, {1, 0, 3, 30, 20, 0, 8, 8, 9, 9, 1, -6, -6, 50, 50})},
+       FN(roi_align(x[0], x[1].to(DType::F32), {7, 7}, 0.25, 2, false))},
   });
 }
 

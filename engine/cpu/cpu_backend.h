@@ -58,6 +58,10 @@ struct CpuBackend final : Backend {
   void adaptive_avg_pool2d_backward(const Tensor& gy, Tensor& gx) override;
   void interpolate(const Tensor& x, Tensor& y, int mode, bool align_corners) override;
   void interpolate_backward(const Tensor& gy, Tensor& gx, int mode, bool align_corners) override;
+  // roi_align.cpp
+  void roi_align(const Tensor& x, const Tensor& rois, const RoiAlignGeom& g, Tensor& y) override;
+  void roi_align_backward(const Tensor& gy, const Tensor& rois, const RoiAlignGeom& g,
+                          Tensor& gx) override;
   // index.cpp
   void index_select(const Tensor& x, int64_t dim, const Tensor& idx, Tensor& out) override;
   void index_add(Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) override;

@@ -9,6 +9,7 @@
 //   gemm.cu         batched GEMM through cublasGemmStridedBatchedEx (TF32 opt-in)
 //   norm.cu         softmax / log-softmax and layer norm, one warp or block per row
 //   conv.cu         im2col / col2im, depthwise conv, avg / adaptive pools, interpolation
+//   roi_align.cu    RoIAlign and its backward (engine/roi_align_math.h)
 //   index.cu        index_select / index_add / gather / scatter_add, Philox fills, AdamW
 //
 // Conventions, mirroring the CPU backend: kernels get raw pointers and sizes (never Tensors),
@@ -260,6 +261,10 @@ struct CudaBackend final : Backend {
   void adaptive_avg_pool2d_backward(const Tensor& gy, Tensor& gx) override;
   void interpolate(const Tensor& x, Tensor& y, int mode, bool align_corners) override;
   void interpolate_backward(const Tensor& gy, Tensor& gx, int mode, bool align_corners) override;
+  // roi_align.cu
+  void roi_align(const Tensor& x, const Tensor& rois, const RoiAlignGeom& g, Tensor& y) override;
+  void roi_align_backward(const Tensor& gy, const Tensor& rois, const RoiAlignGeom& g,
+                          Tensor& gx) override;
   // index.cu
   void index_select(const Tensor& x, int64_t dim, const Tensor& idx, Tensor& out) override;
   void index_add(Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src) override;

@@ -1,5 +1,7 @@
-"""Conv2d, pooling and interpolation cases for ops.py (tests/test_conv.cpp reads them)."""
+"""Conv2d, pooling, interpolation and RoIAlign cases for ops.py (tests/test_conv.cpp reads them)."""
+import torch
 import torch.nn.functional as F
+from torchvision.ops import roi_align
 
 
 def per_sample_conv(x, w, groups=1, **kw):
@@ -54,3 +56,18 @@ def build(case):
                 name = mode + ("_ac_" if ac else "_") + direction
                 case(name, lambda x, m=mode, a=ac, s=size: F.interpolate(
                     x, size=s, mode=m, align_corners=a), x=r(*src))
+    # RoIAlign (torchvision.ops.roi_align): rois inside, across the border, smaller than a bin,
+    # larger than the map, on both images; aligned and legacy, fixed and adaptive sampling.
+    rois = torch.tensor([[0, 1.3, 2.2, 20.7, 17.9],
+                         [1, -6.0, -3.5, 9.4, 12.2],
+                         [1, 10.1, 11.6, 10.9, 12.0],
+                         [0, 25.3, 3.1, 44.0, 30.6],
+                         [0, -10.0, -8.0, 60.0, 50.0],
+                         [1, 3.7, 0.4, 31.2, 5.9]], dtype=torch.float32)
+    for aligned in (True, False):
+        for ratio in (2, -1):
+            for scale, size in ((0.25, (3, 4)), (0.5, (7, 7))):
+                name = f"roi_align_{'aligned' if aligned else 'legacy'}_s{ratio}_x{int(1 / scale)}"
+                case(name, lambda x, rois, a=aligned, s=ratio, sc=scale, o=size: roi_align(
+                    x, rois, o, spatial_scale=sc, sampling_ratio=s, aligned=a),
+                    x=r(2, 3, 10, 12), rois=rois, no_grad=("rois",))

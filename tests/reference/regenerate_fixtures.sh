@@ -25,6 +25,7 @@
 #   mlp_train.py      mlp_train.safetensors
 #   transforms.py     transforms.safetensors
 #   dense.py          dense.safetensors
+#   detection.py      detection.safetensors (box ops, anchors, matching: torchvision's)
 #   bf16.py           bf16.safetensors (torch's float32 -> bfloat16 rounding)
 #   backbones_full.py full_size_logits.safetensors: full-size ViT-B/16 and Swin-T in float64,
 #                     the slow one (about a minute on 2 cores; the rest take about 20 s);
@@ -72,6 +73,7 @@ run tests/reference/ops.py
 run tests/reference/mlp_train.py
 run tests/reference/transforms.py
 run tests/reference/dense.py
+run tests/reference/detection.py
 run tests/reference/bf16.py
 run tests/reference/interop.py
 if [ "$skip_full" = 0 ]; then
