@@ -26,6 +26,8 @@
 #   transforms.py     transforms.safetensors
 #   dense.py          dense.safetensors
 #   detection.py      detection.safetensors (box ops, anchors, matching: torchvision's)
+#   mask_rcnn.py      mask_rcnn.safetensors (FPN, RPN, RoI heads: torchvision's)
+#   coco_eval.py      coco_eval/cases.json (COCO masks, polygons, AP/AR; numpy only)
 #   bf16.py           bf16.safetensors (torch's float32 -> bfloat16 rounding)
 #   backbones_full.py full_size_logits.safetensors: full-size ViT-B/16 and Swin-T in float64,
 #                     the slow one (about a minute on 2 cores; the rest take about 20 s);
@@ -74,6 +76,8 @@ run tests/reference/mlp_train.py
 run tests/reference/transforms.py
 run tests/reference/dense.py
 run tests/reference/detection.py
+run tests/reference/mask_rcnn.py
+run tests/reference/coco_eval.py
 run tests/reference/bf16.py
 run tests/reference/interop.py
 if [ "$skip_full" = 0 ]; then
