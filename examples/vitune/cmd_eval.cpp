@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "examples/vitune/dense_setup.h"
+#include "examples/vitune/instance_setup.h"
 
 namespace vitune {
 
@@ -53,8 +54,36 @@ void run_dense_eval(const EvalOptions& o) {
   print_json(j);
 }
 
+void run_instance_eval(const EvalOptions& o) {
+  if (o.adapter.empty()) throw CLI::RequiredError("--adapter (instance segmentation needs its trained detector)");
+  vt::peft::AdapterInfo info = vt::peft::read_adapter_info(o.adapter);
+  if (!info.decode_head.is_object() || info.decode_head.value("task", std::string()) != "instance")
+    throw vt::Error("adapter '" + o.adapter + "' has no instance-segmentation detector (it was trained for " +
+                    (info.decode_head.is_object() ? info.decode_head.value("task", std::string("?"))
+                                                  : std::string("classification")) + ")");
+  const vt::instance::MaskRcnnConfig dc = vt::instance::MaskRcnnConfig::from_json(info.decode_head);
+  vt::data::DatasetPtr eval = open_instances(o.data.eval, false, o.data.eval_limit);
+  if (eval->num_classes() != dc.num_classes)
+    throw vt::Error("adapter '" + o.adapter + "' detects " + std::to_string(dc.num_classes) +
+                    " classes; the data has " + std::to_string(eval->num_classes()));
+  auto model = vt::nn::load_model(o.model.model_spec(), o.weights, 0);
+  auto det = vt::instance::attach_mask_rcnn(*model, dc);
+  vt::peft::load_adapter(o.adapter, *model);
+  const std::string precision = o.precision.apply(*model);
+  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model->img_size();
+  auto loader = instance_loader(o.data, eval, false, size);
+  vt::tasks::TaskModel m = instance_task(*model, *det, o.task, info, vt::data::normalization(o.data.normalize));
+  vt::tasks::EvalResult r = vt::tasks::evaluate(m, *loader, o.progress);
+  nlohmann::json j = {{"model", model->name()}, {"task", "instance"}, {"adapter", o.adapter}, {"precision", precision},
+                      {"data", eval->describe()}, {"images", r.images}, {"seconds", r.seconds}};
+  j.update(r.metrics);
+  if (!o.task.save_predictions.empty()) j["predictions"] = o.task.save_predictions;
+  print_json(j);
+}
+
 void run_eval(const EvalOptions& o) {
   if (o.task.dense()) return run_dense_eval(o);
+  if (o.task.instance()) return run_instance_eval(o);
   vt::data::DatasetPtr eval = o.data.open(o.data.eval, false, o.data.eval_limit);
   int64_t classes = eval->num_classes();
   vt::peft::AdapterInfo info;

@@ -17,6 +17,7 @@
 #include "engine/random.h"
 
 #include "examples/vitune/dense_setup.h"
+#include "examples/vitune/instance_setup.h"
 #include "peft/peft_format.h"
 
 namespace vitune {
@@ -86,9 +87,42 @@ void run_dense_finetune(FinetuneOptions& o) {
   print_summary(vt::tasks::train_model(m, *train_loader, eval_loader.get(), o.train), *model, tuner, o);
 }
 
+// --task instance: the backbone without its head, Mask R-CNN on its feature maps, COCO or scenes.
+void run_instance_finetune(FinetuneOptions& o) {
+  std::vector<std::string> names;
+  vt::data::DatasetPtr train = open_instances(o.data.train, true, o.data.train_limit, &names);
+  vt::data::DatasetPtr eval = open_instances(o.data.eval.empty() ? o.data.train : o.data.eval, false,
+                                             o.data.eval_limit);
+  const int64_t classes = train->num_classes();
+  if (eval->num_classes() != classes)
+    throw vt::Error("the evaluation data has " + std::to_string(eval->num_classes()) +
+                    " classes, the training data " + std::to_string(classes));
+  vt::manual_seed(o.train.seed);  // --seed fixes the detector's and the tuners' initialisation too
+  auto model = vt::nn::load_model(o.model.model_spec(), o.weights, 0);
+  const int64_t size = o.data.img_size > 0 ? o.data.img_size : model->img_size();
+  const vt::instance::MaskRcnnConfig dc = detector_config(o.task, size, classes);
+  auto det = vt::instance::attach_mask_rcnn(*model, dc);
+  vt::peft::TunerConfig tuner = vt::peft::apply_method(*model, o.method.tuner("linear"), "instance");
+  o.precision_used = o.precision.apply(*model);
+  auto train_loader = instance_loader(o.data, train, true, size);
+  auto eval_loader = instance_loader(o.data, eval, false, size);
+  vt::peft::AdapterInfo info{tuner, model->name(), classes, dc.to_json()};
+  if (o.adapter_format != "vitune")
+    throw CLI::ValidationError("--adapter-format", "peft's layout holds LoRA and a classifier head; a "
+                                                   "detector is saved in vitune's layout");
+  vt::tasks::TaskModel m = instance_task(*model, *det, o.task, info, vt::data::normalization(o.data.normalize));
+  if (o.train.label == "train") o.train.label = tuner.method;
+  if (vt::dist::rank() == 0)
+    std::fprintf(stderr, "finetune: %s for instance segmentation with %s on %s; eval on %lld images\n",
+                 model->name().c_str(), tuner.to_json().dump().c_str(), train->describe().c_str(),
+                 (long long)eval->size());
+  print_summary(vt::tasks::train_model(m, *train_loader, eval_loader.get(), o.train), *model, tuner, o);
+}
+
 void run_finetune(FinetuneOptions& o) {
   if (o.train.out_dir.empty()) throw CLI::RequiredError("--out");
   if (o.task.dense()) return run_dense_finetune(o);
+  if (o.task.instance()) return run_instance_finetune(o);
   vt::data::DatasetPtr train = o.data.open(o.data.train, true, o.data.train_limit);
   vt::data::DatasetPtr eval = o.data.open(o.data.eval.empty() ? o.data.train : o.data.eval, false,
                                           o.data.eval_limit);

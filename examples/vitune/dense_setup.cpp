@@ -15,10 +15,11 @@ namespace vitune {
 namespace fs = std::filesystem;
 
 void TaskOptions::add_to(CLI::App& cmd, bool eval) {
-  cmd.add_option("--task", task, "classification, segmentation or depth")
-      ->check(CLI::IsMember({"classification", "segmentation", "depth"}));
+  cmd.add_option("--task", task, "classification, segmentation, depth or instance")
+      ->check(CLI::IsMember({"classification", "segmentation", "depth", "instance"}));
   if (!eval)
-    cmd.add_option("--decoder-channels", decoder_channels, "Dense decoder width (UperNet channels)")
+    cmd.add_option("--decoder-channels", decoder_channels,
+                   "Dense decoder width (UperNet channels; Mask R-CNN's feature pyramid)")
         ->check(in_range(4, 4096));
   cmd.add_option("--min-depth", min_depth, "Depth: smallest valid depth (m)")->check(positive());
   cmd.add_option("--max-depth", max_depth, "Depth: largest valid depth (m), the output range")
@@ -30,7 +31,7 @@ void TaskOptions::add_to(CLI::App& cmd, bool eval) {
       ->check(non_negative());
   if (eval) {
     cmd.add_option("--save-predictions", save_predictions,
-                   "Dense tasks: write image | truth | prediction PNGs into this directory");
+                   "Dense and instance tasks: write image | truth | prediction PNGs into this directory");
     cmd.add_option("--save-limit", save_limit, "How many images --save-predictions writes")
         ->check(non_negative());
   }
@@ -88,6 +89,16 @@ vt::tasks::TaskModel dense_task(vt::nn::ImageModel& b, vt::dense::DenseHead& hea
   return m;
 }
 
+vt::Tensor unnormalize(const vt::Tensor& image, const vt::data::Normalization& norm) {
+  vt::Tensor img = image.to(vt::Device::cpu());
+  if (norm.mean.empty()) return img;
+  const int64_t C = img.size(0);
+  std::vector<float> m(C), s(C);
+  for (int64_t c = 0; c < C; ++c)
+    m[c] = (float)norm.mean[norm.mean.size() == 1 ? 0 : c], s[c] = (float)norm.std[norm.std.size() == 1 ? 0 : c];
+  return vt::add(vt::mul(img, vt::Tensor::from_vector(s, {C, 1, 1})), vt::Tensor::from_vector(m, {C, 1, 1}));
+}
+
 namespace {
 
 // The task's metric, plus pictures of the first `limit` evaluated images.
@@ -105,14 +116,7 @@ struct SavingMetric : vt::tasks::Metric {
     vt::Tensor o = out.to(vt::Device::cpu()), y = b.targets.to(vt::Device::cpu());
     vt::Tensor labels = t.task == "segmentation" ? vt::argmax(o, 1) : vt::Tensor();
     for (int64_t i = 0; i < o.size(0) && written < t.save_limit; ++i, ++written) {
-      vt::Tensor img = b.images.select(0, i).to(vt::Device::cpu());
-      if (!norm.mean.empty()) {  // back to [0, 1] for the picture
-        const int64_t C = img.size(0);
-        std::vector<float> m(C), s(C);
-        for (int64_t c = 0; c < C; ++c)
-          m[c] = (float)norm.mean[norm.mean.size() == 1 ? 0 : c], s[c] = (float)norm.std[norm.std.size() == 1 ? 0 : c];
-        img = vt::add(vt::mul(img, vt::Tensor::from_vector(s, {C, 1, 1})), vt::Tensor::from_vector(m, {C, 1, 1}));
-      }
+      vt::Tensor img = unnormalize(b.images.select(0, i), norm);
       char name[32];
       std::snprintf(name, sizeof name, "%04lld", (long long)written);
       const std::string base = t.save_predictions + "/" + name;

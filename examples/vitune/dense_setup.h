@@ -16,7 +16,8 @@ struct TaskOptions {
   int64_t slide_crop = 0, slide_stride = 0;
   std::string save_predictions;
   int64_t save_limit = 16;
-  bool dense() const { return task != "classification"; }
+  bool dense() const { return task == "segmentation" || task == "depth"; }
+  bool instance() const { return task == "instance"; }
   void add_to(CLI::App& cmd, bool eval);
 };
 
@@ -37,6 +38,9 @@ std::shared_ptr<vt::dense::DenseHead> attach_decoder(vt::nn::ImageModel& b, cons
 // The trainer's view of backbone + decoder; `save` writes an adapter directory with `info`.
 vt::tasks::TaskModel dense_task(vt::nn::ImageModel& b, vt::dense::DenseHead& head, const TaskOptions& t,
                                 const vt::peft::AdapterInfo& info);
+
+// (C, H, W) normalised with `norm` -> back in [0, 1], on the CPU (for pictures).
+vt::Tensor unnormalize(const vt::Tensor& image, const vt::data::Normalization& norm);
 
 // --save-predictions: the evaluation also writes its first save_limit images as
 // DIR/NNNN.png (image | truth | prediction, in colour) and, for depth, DIR/NNNN_depth16.png

@@ -14,10 +14,29 @@
 
 namespace vt::data {
 
+// The objects of one image, for instance segmentation (tasks/instance). M = labels.numel();
+// an image without annotations has M = 0 (tensors of that size), a non-instance example none
+// (labels undefined).
+struct Instances {
+  Tensor boxes;   // (M, 4) F32, (x1, y1, x2, y2) in the image's pixels
+  Tensor labels;  // (M) I64, classes 1..K (0 is background)
+  Tensor masks;   // (M, H, W) U8, 1 inside the object
+  Tensor crowd;   // (M) U8, 1: a crowd region (COCO's iscrowd: not trained on, ignored in AP)
+  Tensor area;    // (M) F32, the object's area as annotated (the AP's size ranges use it)
+  int64_t image_id = -1;  // the data set's id (COCO's image id), for reports
+  // Pixels of the (transformed) image per pixel of these annotations: 1 when they were
+  // transformed with the image; the evaluation transform leaves them at the original size
+  // (AP is measured there) and records the image's resize factor here.
+  double scale = 1.0;
+  bool defined() const { return labels.defined(); }
+  int64_t size() const { return labels.defined() ? labels.numel() : 0; }
+};
+
 struct Example {
   Tensor image;        // (C, H, W) F32 in [0, 1]
   int64_t label = -1;  // in [0, num_classes); -1 for dense examples
   Tensor target;       // dense tasks only (tasks/dense): (H, W) I64 classes or (1, H, W) F32 depth
+  Instances instances;  // instance segmentation only
 };
 
 struct Dataset {

@@ -22,6 +22,11 @@ DataLoader::DataLoader(DatasetPtr d, Transform t, LoaderOptions o)
                  o) {}
 
 DataLoader::DataLoader(DatasetPtr d, PairTransform t, LoaderOptions o)
+    : DataLoader(std::move(d),
+                 ExampleTransform{[t = std::move(t)](Example& e, Generator& g) { t(e.image, e.target, g); }},
+                 o) {}
+
+DataLoader::DataLoader(DatasetPtr d, ExampleTransform t, LoaderOptions o)
     : data_(std::move(d)), transform_(std::move(t)), opt_(o) {
   if (opt_.batch <= 0) throw Error("DataLoader: batch must be positive");
   if (opt_.workers < 0 || opt_.prefetch <= 0) throw Error("DataLoader: bad workers/prefetch");
@@ -93,7 +98,7 @@ Batch DataLoader::make_batch(int64_t b) const {
     const int64_t idx = order_[first + k];
     Example e = data_->get(idx);
     Generator g = example_generator(opt_.seed, (uint64_t)epoch_, (uint64_t)idx);
-    transform_(e.image, e.target, g);
+    transform_.fn(e, g);
     Tensor img = e.image.contiguous();
     if (img.dtype() != DType::F32)
       throw Error("DataLoader: the transform of example " + std::to_string(idx) + " of " +
@@ -111,6 +116,7 @@ Batch DataLoader::make_batch(int64_t b) const {
     std::memcpy(out.images.data<float>() + k * img.numel(), img.data<float>(), img.nbytes());
     labels[k] = e.label;
     if (e.target.defined()) stack_into(out.targets, e.target.contiguous(), k, count, idx);
+    if (e.instances.defined()) out.instances.push_back(std::move(e.instances));
     out.indices.push_back(idx);
   }
   out.labels = Tensor::from_vector(labels, {count});

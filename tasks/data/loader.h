@@ -24,6 +24,7 @@ struct Batch {
   Tensor images;                 // (B, C, H, W) F32
   Tensor labels;                 // (B) I64
   Tensor targets;                // dense examples only: their targets stacked, (B, ...)
+  std::vector<Instances> instances;  // instance examples only: one per image, on the CPU
   std::vector<int64_t> indices;  // data-set indices of the examples
   // Data-parallel (LoaderOptions::shard_count > 1): this batch is examples
   // [global_start, global_start + B) of a global batch of global_size. B may be 0 (then
@@ -48,6 +49,7 @@ class DataLoader {
  public:
   DataLoader(DatasetPtr d, Transform t, LoaderOptions o);  // the image alone is transformed
   DataLoader(DatasetPtr d, PairTransform t, LoaderOptions o);  // image and dense target together
+  DataLoader(DatasetPtr d, ExampleTransform t, LoaderOptions o);  // the whole example (instances)
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
@@ -66,7 +68,7 @@ class DataLoader {
   void stop_workers();
 
   DatasetPtr data_;
-  PairTransform transform_;
+  ExampleTransform transform_;
   LoaderOptions opt_;
   int64_t epoch_ = 0, next_ = 0, end_ = 0;
   std::vector<int64_t> order_;

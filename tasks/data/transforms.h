@@ -62,6 +62,12 @@ Generator example_generator(uint64_t seed, uint64_t epoch, uint64_t index);
 using Transform = std::function<Tensor(Tensor, Generator&)>;
 // A transform of an image and its dense target together (crops and flips must agree).
 using PairTransform = std::function<void(Tensor& image, Tensor& target, Generator&)>;
+// A transform of a whole example (image and instances: tasks/instance/instance_transforms.h).
+// A struct, not a bare std::function, so that DataLoader's constructors never compete for a lambda.
+struct Example;
+struct ExampleTransform {
+  std::function<void(Example&, Generator&)> fn;
+};
 Transform compose(std::vector<Transform> steps);
 
 struct Normalization { std::vector<double> mean, std; };  // empty: no normalisation

@@ -78,6 +78,10 @@ Scene render_scene(const SceneOptions& o, uint64_t seed, int64_t i);
 // n scenes rendered on demand in get(). num_classes(): 6 (segmentation, classification), 0 (depth).
 DatasetPtr synthetic_scenes(int64_t n, const SceneOptions& o, uint64_t seed);
 
+// "scenes:N[:SIZE]": returns N, sets o.size (if given) and the fixed seed of the train or the
+// eval set (they differ); throws naming the spec.
+int64_t parse_scenes_spec(const std::string& spec, bool train, SceneOptions& o, uint64_t& seed);
+
 // Specs as the command line writes them:
 //   ade20k:ROOT              read_ade20k(ROOT, train)                task segmentation
 //   nyu:ROOT:SPLIT_FILE      read_nyu (SPLIT_FILE relative to ROOT, or absolute)   task depth

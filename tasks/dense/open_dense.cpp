@@ -27,6 +27,18 @@ int64_t parse_count(const std::string& spec, const std::string& what, const std:
 
 }  // namespace
 
+int64_t parse_scenes_spec(const std::string& spec, bool train, SceneOptions& o, uint64_t& seed) {
+  const size_t colon = spec.find(':');
+  if (spec.substr(0, colon) != "scenes" || colon == std::string::npos)
+    throw Error("'" + spec + "' is not a scenes spec (scenes:N[:SIZE])");
+  const std::string arg = spec.substr(colon + 1);
+  const size_t sep = arg.find(':');
+  const int64_t n = parse_count(spec, "N", arg.substr(0, sep));
+  if (sep != std::string::npos) o.size = parse_count(spec, "SIZE", arg.substr(sep + 1));
+  seed = train ? kSceneTrainSeed : kSceneEvalSeed;
+  return n;
+}
+
 DatasetPtr open_dense_dataset(const std::string& spec, bool train, const std::string& task) {
   const size_t colon = spec.find(':');
   const std::string kind = spec.substr(0, colon);
@@ -56,12 +68,11 @@ DatasetPtr open_dense_dataset(const std::string& spec, bool train, const std::st
     return read_nyu(root, split);
   }
   if (kind == "scenes") {
-    const size_t sep = arg.find(':');
     SceneOptions o;
     o.task = task;
-    const int64_t n = parse_count(spec, "N", arg.substr(0, sep));
-    if (sep != std::string::npos) o.size = parse_count(spec, "SIZE", arg.substr(sep + 1));
-    return synthetic_scenes(n, o, train ? kSceneTrainSeed : kSceneEvalSeed);
+    uint64_t seed = 0;
+    const int64_t n = parse_scenes_spec(spec, train, o, seed);
+    return synthetic_scenes(n, o, seed);
   }
   throw Error("open_dense_dataset: unknown kind '" + kind + "' in '" + spec +
               "' (known: ade20k:ROOT, nyu:ROOT:SPLIT_FILE, scenes:N[:SIZE])");

@@ -1,6 +1,7 @@
 // mask_rcnn.cpp — the detector module, its config and its attachment (tasks/instance/mask_rcnn.h).
 #include "tasks/instance/mask_rcnn.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "nn/config_util.h"
@@ -24,7 +25,7 @@ std::vector<double> numbers(const nlohmann::json& v, const std::string& key) {
 }  // namespace
 
 nlohmann::json MaskRcnnConfig::to_json() const {
-  return {{"num_classes", num_classes}, {"channels", channels},
+  return {{"task", "instance"}, {"num_classes", num_classes}, {"channels", channels},
           {"anchor_sizes", rpn.anchor_sizes}, {"aspect_ratios", rpn.aspect_ratios},
           {"rpn_pre_nms_top_n", {rpn.pre_nms_top_n_train, rpn.pre_nms_top_n_test}},
           {"rpn_post_nms_top_n", {rpn.post_nms_top_n_train, rpn.post_nms_top_n_test}},
@@ -37,6 +38,8 @@ MaskRcnnConfig MaskRcnnConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw Error(std::string(kKind) + " config must be a JSON object, got " + j.dump());
   MaskRcnnConfig c;
   nn::ConfigCheck check{kKind};
+  if (j.contains("task") && j["task"] != "instance")
+    check.fail("task must be \"instance\", got " + j["task"].dump());
   auto integer = [&](const char* key, int64_t& dst, int64_t lo, int64_t hi) {
     if (!j.contains(key)) return;
     dst = nn::config_int(j[key], kKind, key);
@@ -81,6 +84,17 @@ MaskRcnnConfig MaskRcnnConfig::from_json(const nlohmann::json& j) {
   return c;
 }
 
+MaskRcnnConfig MaskRcnnConfig::for_input(int64_t size, int64_t num_classes, int64_t channels) {
+  MaskRcnnConfig c;
+  c.num_classes = num_classes, c.channels = channels;
+  c.roi.representation = 4 * channels, c.roi.mask_channels = channels;  // 1024 and 256 at 256
+  const double s = std::max(4.0, (double)size / 32.0);
+  c.rpn.anchor_sizes.clear();
+  for (int l = 0; l < 5; ++l) c.rpn.anchor_sizes.push_back({s * (1 << l)});
+  c.roi.canonical_scale = std::max(1.0, 224.0 * (double)size / 1024.0);
+  return c;
+}
+
 Tensor MaskRcnnLosses::total() const { return rpn_objectness + rpn_box + classifier + box + mask; }
 
 MaskRcnn::MaskRcnn(const MaskRcnnConfig& c, const std::vector<int64_t>& feature_channels) : cfg(c) {
@@ -108,7 +122,7 @@ std::vector<Detections> MaskRcnn::detect(const std::vector<Tensor>& maps, int64_
 
 std::shared_ptr<MaskRcnn> attach_mask_rcnn(nn::ImageModel& backbone, const MaskRcnnConfig& cfg) {
   auto det = std::make_shared<MaskRcnn>(cfg, backbone.feature_map_channels());
-  backbone.attach("detector", det);
+  backbone.attach("decode_head", det);
   return det;
 }
 

@@ -3,10 +3,11 @@
 //   images (B, 3, H, W) --backbone--> maps --neck--> P2..P6 (B, C, H/s, W/s), s = 4..64
 //     --rpn--> proposals per image --roi_heads--> boxes, classes, scores, masks
 //
-// The detector is one module (tasks/instance/neck.h, rpn.h, roi_heads.h); attached to the
-// backbone as the child "detector", its tensors are named detector.* next to the tuners', so
-// apply_method keeps it trainable and an adapter file carries it (as tasks/dense/dense_model.h
-// does with decode_head).
+// The detector is one module (tasks/instance/neck.h, rpn.h, roi_heads.h). Attached to the
+// backbone as its task head, the child "decode_head" (as tasks/dense/dense_model.h attaches a
+// dense decoder), its tensors are named decode_head.* next to the tuners': apply_method keeps
+// them trainable and an adapter file carries them, with the config under "decode_head"
+// ({"task": "instance", ...}).
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -22,8 +23,13 @@ struct MaskRcnnConfig {
   int64_t channels = 256;   // pyramid width
   RpnConfig rpn;
   RoiHeadsConfig roi;       // num_classes is copied from above
-  nlohmann::json to_json() const;
+  nlohmann::json to_json() const;  // with "task": "instance"
   static MaskRcnnConfig from_json(const nlohmann::json& j);  // missing keys keep defaults
+  // Defaults scaled to square inputs of `size` pixels: anchors s·2^l for P2..P6 with
+  // s = max(4, size / 32) (32 … 512 at 1024 px, COCO's), and the box size that pools from
+  // stride 16 at 224 · size / 1024. The heads scale with the pyramid's width: a box head of
+  // 4 · channels, a mask head of `channels` (torchvision's 1024 and 256 at 256).
+  static MaskRcnnConfig for_input(int64_t size, int64_t num_classes, int64_t channels = 256);
 };
 
 struct MaskRcnnLosses {
@@ -44,7 +50,7 @@ struct MaskRcnn : nn::Module {
   std::vector<Detections> detect(const std::vector<Tensor>& maps, int64_t image_h, int64_t image_w);
 };
 
-// Builds the detector for this backbone and attaches it as "detector" (trainable).
+// Builds the detector for this backbone and attaches it as "decode_head" (trainable).
 std::shared_ptr<MaskRcnn> attach_mask_rcnn(nn::ImageModel& backbone, const MaskRcnnConfig& cfg);
 
 }  // namespace vt::instance

@@ -245,7 +245,10 @@ RoiOutput RoiHeads::forward(const std::vector<Tensor>& maps, const std::vector<T
   int64_t total = 0;
   for (auto& det : out.detections) total += det.boxes.size(0);
   if (total == 0) {
-    for (auto& det : out.detections) det.masks = Tensor::zeros({0, image_h, image_w});
+    for (auto& det : out.detections) {
+      det.mask_probs = Tensor::zeros({0, 2 * cfg.mask_pool, 2 * cfg.mask_pool});
+      if (cfg.paste_masks) det.masks = Tensor::zeros({0, image_h, image_w});
+    }
     return out;
   }
   Tensor mask_logits = mask_head->forward(multi_scale_roi_align(
@@ -257,8 +260,8 @@ RoiOutput RoiHeads::forward(const std::vector<Tensor>& maps, const std::vector<T
     std::vector<int64_t> sel;
     std::vector<int64_t> kl = ints(det.labels);
     for (int64_t j = 0; j < D; ++j) sel.push_back((d0 + j) * K1 + kl[j]);
-    Tensor m = rows(probs.reshape({-1, S, S}), sel);
-    det.masks = paste_masks(m, det.boxes, image_h, image_w);
+    det.mask_probs = rows(probs.reshape({-1, S, S}), sel);
+    if (cfg.paste_masks) det.masks = paste_masks(det.mask_probs, det.boxes, image_h, image_w);
     d0 += D;
   }
   return out;

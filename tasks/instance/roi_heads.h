@@ -40,6 +40,7 @@ struct RoiHeadsConfig {
   double positive_fraction = 0.25;
   double score_threshold = 0.05, nms_threshold = 0.5;
   int64_t detections_per_image = 100;
+  bool paste_masks = true;  // inference: paste into the image (else Detections::mask_probs only)
 };
 
 // RoIAlign of each box on its pyramid level. maps: L × (B, C, H_l, W_l) with strides

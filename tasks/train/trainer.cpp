@@ -161,8 +161,12 @@ EvalResult evaluate(TaskModel& m, data::DataLoader& data, const std::string& pro
   int64_t done = 0;
   while (data.next(b)) {
     if (b.images.defined() && b.images.size(0) > 0) {  // a data-parallel part may be empty
-      const Tensor x = on_device(b, dev).images;
-      metric->add((m.predict ? m.predict(x) : m.forward(x)).to(Device::cpu()), b);  // metrics on the CPU
+      if (m.eval_batch) {
+        m.eval_batch(on_device(b, dev), *metric);
+      } else {
+        const Tensor x = on_device(b, dev).images;
+        metric->add((m.predict ? m.predict(x) : m.forward(x)).to(Device::cpu()), b);  // metrics on the CPU
+      }
       r.images += b.images.size(0);
     }
     bar.update(++done, r.images, "");
@@ -289,8 +293,9 @@ TrainSummary train_model(TaskModel& m, data::DataLoader& train, data::DataLoader
       if (local > 0) {
         ScopedBatchShard shard({b.global_start, local, global});
         const data::Batch db = on_device(b, dev);
-        Tensor loss = m.loss ? m.loss(db.images, db.targets.defined() ? db.targets : db.labels)
-                             : cross_entropy(m.forward(db.images), db.labels, o.label_smoothing);
+        Tensor loss = m.batch_loss ? m.batch_loss(db)
+                      : m.loss     ? m.loss(db.images, db.targets.defined() ? db.targets : db.labels)
+                                   : cross_entropy(m.forward(db.images), db.labels, o.label_smoothing);
         if (ranks > 1) loss = mul(loss, share);
         if (buckets) buckets->begin();
         loss.backward();

@@ -76,6 +76,12 @@ struct TaskModel {
   // Evaluation forward (e.g. sliding-window inference); unset: forward.
   std::function<Tensor(const Tensor&)> predict;
   MetricFactory metric = classification_metric;
+  // Tasks whose targets or outputs are not one tensor per batch (instance segmentation's
+  // objects and detections): the training loss of a whole batch (on the model's device), and
+  // the evaluation of one, which feeds `metric` itself. Set, they replace loss and
+  // predict + Metric::add.
+  std::function<Tensor(const data::Batch&)> batch_loss;
+  std::function<void(const data::Batch&, Metric&)> eval_batch;
 };
 
 struct EvalResult {

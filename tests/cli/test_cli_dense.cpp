@@ -1,6 +1,7 @@
-// test_cli_dense.cpp — `vitune finetune / eval --task segmentation|depth` as a user runs them:
-// the tiny Swin and ViT fixtures as "pretrained" backbones, the synthetic scenes as data, the
-// decoder saved with the adapter, --save-predictions pictures, and the dense-task errors.
+// test_cli_dense.cpp — `vitune finetune / eval --task segmentation|depth|instance` as a user
+// runs them: the tiny Swin and ViT fixtures as "pretrained" backbones, the synthetic scenes as
+// data, the decoder (or detector) saved with the adapter, --save-predictions pictures, and the
+// dense-task errors.
 #include "tests/cli/cli_sandbox.h"
 
 using namespace cli_test;
@@ -70,4 +71,47 @@ TEST_CASE("depth: finetune and eval on a tiny ViT (simple feature pyramid)", "[c
                "--out", box.path("x"), "--progress", "none"});
   CHECK(r.code == 1);
   CHECK(r.err.find("ade20k:/nowhere") != std::string::npos);
+}
+
+TEST_CASE("instance: finetune, eval, pictures, errors on a micro Swin", "[cli][dense][instance]") {
+  Sandbox box;
+  const std::string weights = fixture("swin_test_micro_timm.safetensors"), out = box.path("inst");
+  const std::vector<std::string> common{"--model", "swin_test_micro", "--weights", weights, "--task",
+                                        "instance", "--normalize", "inception", "--progress", "none"};
+  std::vector<std::string> args{"finetune", "--data", "scenes:8:32", "--eval-data", "scenes:4:32",
+                                "--method", "lora", "--epochs", "1", "--batch", "4",
+                                "--decoder-channels", "8", "--augment", "--out", out};
+  args.insert(args.end(), common.begin(), common.end());
+  Result r = box.run(args);
+  REQUIRE(r.code == 0);
+  nlohmann::json s = last_json_line(r.out);
+  CHECK(s.at("task") == "instance");
+  CHECK(s.at("score") == "mask_AP");
+  for (const char* k : {"best_mask_AP", "last_mask_AP50", "last_box_AP", "last_box_AR100", "last_detections"})
+    CHECK(s.contains(k));
+  nlohmann::json cfg = nlohmann::json::parse(read_text(out + "/best/adapter_config.json"));
+  CHECK(cfg.at("decode_head").at("task") == "instance");
+  CHECK(cfg.at("decode_head").at("num_classes") == 5);
+  CHECK(cfg.at("decode_head").at("channels") == 8);
+
+  std::vector<std::string> ev{"eval", "--adapter", out + "/best", "--data", "scenes:4:32",
+                              "--save-predictions", box.path("pred"), "--save-limit", "2"};
+  ev.insert(ev.end(), common.begin(), common.end());
+  r = box.run(ev);
+  REQUIRE(r.code == 0);
+  nlohmann::json e = last_json_line(r.out);
+  CHECK(e.at("images") == 4);
+  CHECK(e.at("mask_AP").get<double>() == Approx(s.at("best_mask_AP").get<double>()));
+  CHECK(fs::exists(box.path("pred/0001.png")));
+  CHECK_FALSE(fs::exists(box.path("pred/0002.png")));
+
+  // A segmentation adapter is not a detector; COCO specs are checked.
+  ev[ev.size() - 5] = "segmentation";
+  r = box.run(ev);
+  CHECK(r.code != 0);
+  ev[ev.size() - 5] = "instance";
+  ev[4] = "coco:" + box.path("nowhere");
+  r = box.run(ev);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.err, Catch::Contains("coco:ROOT:ANNOTATIONS.json"));
 }
