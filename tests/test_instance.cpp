@@ -76,7 +76,8 @@ TEST_CASE("instance metric: the truth as detections scores 100, nothing scores 0
 
 TEST_CASE("detector config: JSON round trip, input scaling, errors", "[instance]") {
   MaskRcnnConfig c = MaskRcnnConfig::for_input(64, 5, 32);
-  CHECK(c.rpn.anchor_sizes == std::vector<std::vector<double>>{{4}, {8}, {16}, {32}, {64}});
+  CHECK(c.rpn.anchor_sizes == std::vector<std::vector<double>>{{8}, {16}, {32}, {64}, {128}});
+  CHECK(c.roi.canonical_scale == 224);
   CHECK(c.roi.representation == 128);
   CHECK(c.roi.mask_channels == 32);
   CHECK(MaskRcnnConfig::for_input(1024, 80).rpn.anchor_sizes.back() == std::vector<double>{512});

@@ -20,7 +20,8 @@ vt::tasks::TaskModel as_classifier(vt::nn::ImageModel& b, const vt::peft::Adapte
 
 void DataOptions::add_to(CLI::App& cmd, bool with_train) {
   const std::string kinds = "cifar100:DIR, cifar10:DIR, fashion-mnist[:DIR], list:ROOT:LIST; with "
-                            "--task segmentation|depth: ade20k:ROOT, nyu:ROOT:SPLIT, scenes:N[:SIZE]";
+                            "--task segmentation|depth: ade20k:ROOT, nyu:ROOT:SPLIT, scenes:N[:SIZE]; with "
+                            "--task instance: coco:ROOT:ANNOTATIONS.json, scenes:N[:SIZE]";
   if (with_train) {
     cmd.add_option("--data", train, "Training data: " + kinds)->required();
     cmd.add_option("--eval-data", eval, "Evaluation data (default: the test split of --data)");

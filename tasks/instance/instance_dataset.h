@@ -25,7 +25,8 @@ using InstanceDatasetPtr = std::shared_ptr<const InstanceDataset>;
 // Categories are renumbered 1..K in order of their ids; class_names() are their "name"s. An
 // object's mask comes from its polygons or its RLE (compressed or not); its box is the
 // annotation's bbox [x, y, w, h] as (x, y, x + w, y + h); an annotation whose bbox has w or h 0
-// is left out (as torchvision's detection reference does); iscrowd regions are kept with
+// is left out (as torchvision's detection reference does), and so is one whose polygons all
+// have fewer than 3 points (such polygons are dropped, as Detectron2 does); iscrowd regions are kept with
 // crowd = 1 (training leaves them out, AP ignores detections on them). Every image of the file
 // is an example, with or without objects. The file is parsed and checked up front (types,
 // image sizes, category and image ids, ids unique, every image file present) and only compact

@@ -88,10 +88,9 @@ MaskRcnnConfig MaskRcnnConfig::for_input(int64_t size, int64_t num_classes, int6
   MaskRcnnConfig c;
   c.num_classes = num_classes, c.channels = channels;
   c.roi.representation = 4 * channels, c.roi.mask_channels = channels;  // 1024 and 256 at 256
-  const double s = std::max(4.0, (double)size / 32.0);
+  const double s = std::max(8.0, (double)size / 32.0);
   c.rpn.anchor_sizes.clear();
   for (int l = 0; l < 5; ++l) c.rpn.anchor_sizes.push_back({s * (1 << l)});
-  c.roi.canonical_scale = std::max(1.0, 224.0 * (double)size / 1024.0);
   return c;
 }
 

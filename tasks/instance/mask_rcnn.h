@@ -25,10 +25,11 @@ struct MaskRcnnConfig {
   RoiHeadsConfig roi;       // num_classes is copied from above
   nlohmann::json to_json() const;  // with "task": "instance"
   static MaskRcnnConfig from_json(const nlohmann::json& j);  // missing keys keep defaults
-  // Defaults scaled to square inputs of `size` pixels: anchors s·2^l for P2..P6 with
-  // s = max(4, size / 32) (32 … 512 at 1024 px, COCO's), and the box size that pools from
-  // stride 16 at 224 · size / 1024. The heads scale with the pyramid's width: a box head of
-  // 4 · channels, a mask head of `channels` (torchvision's 1024 and 256 at 256).
+  // Defaults for square inputs of `size` pixels: anchors s·2^l for P2..P6 with
+  // s = max(8, size / 32) (32 … 512 at 1024 px, COCO's). The pooling level keeps its canonical
+  // box size 224 at every input size: it is what sets how many map cells a box spans (a small
+  // image's boxes all pool from the finest level). The heads scale with the pyramid's width: a
+  // box head of 4 · channels, a mask head of `channels` (torchvision's 1024 and 256 at 256).
   static MaskRcnnConfig for_input(int64_t size, int64_t num_classes, int64_t channels = 256);
 };
 

@@ -7,7 +7,7 @@
 // objects' boxes, labels, areas, crowd flags) and the objects' polygons and RLE counts in shared
 // pools. get() decodes the image (tasks/data/image_file.h) and each mask (tasks/instance/rle.h)
 // at the annotated size. Bounds, refused by name: a side in [1, 8192] and at most
-// data::max_image_pixels() pixels; bbox values in [0, 65536], areas in [0, 2^32]; at most 2^31
+// data::max_image_pixels() pixels; bbox values in [0, 65536], areas in [0, 2^32]; at most 2^29
 // mask bytes (objects · height · width) and a polygon outline of 2^23 pixels per image.
 #include <algorithm>
 #include <cmath>
@@ -31,7 +31,7 @@ using json = nlohmann::json;
 namespace {
 
 constexpr int64_t kMaxSide = 8192;                   // as tasks/data/image_file.h
-constexpr int64_t kMaxMaskBytes = int64_t(1) << 31;  // one image's masks, M · H · W
+constexpr int64_t kMaxMaskBytes = int64_t(1) << 29;  // one image's masks, M · H · W (512 MB)
 constexpr double kMaxBoxValue = 65536;               // far beyond any image side
 constexpr double kMaxArea = 4294967296.0;            // 2^32
 constexpr double kMaxPolygonCoord = 16777216.0;      // 2^24, rle.h's bound
@@ -117,8 +117,10 @@ struct Reader {
 };
 
 // Checks one annotation's "segmentation" for an h×w image and appends it to the pools; adds
-// the polygons' outline length (pixels, as the rasterisation walks it) to `outline`.
-void add_segmentation(const Reader& rd, const json& segm, int64_t h, int64_t w,
+// the polygons' outline length (pixels, as the rasterisation walks it) to `outline`. A polygon
+// of one or two points encloses nothing and is left out, as Detectron2 does (COCO has a few);
+// returns false when no polygon is left (the object is then left out).
+bool add_segmentation(const Reader& rd, const json& segm, int64_t h, int64_t w,
                       const std::string& where, Pools& pools, Object& o, double& outline) {
   if (segm.is_array()) {
     if (segm.empty()) throw rd.fail(where, "\"segmentation\" holds no polygon");
@@ -127,9 +129,9 @@ void add_segmentation(const Reader& rd, const json& segm, int64_t h, int64_t w,
     for (size_t p = 0; p < segm.size(); ++p) {
       const json& poly = segm[p];
       const std::string at = "polygon " + std::to_string(p);
-      if (!poly.is_array() || poly.size() < 6 || poly.size() % 2 != 0)
-        throw rd.fail(where, at + " must be a list of at least 3 points [x0, y0, x1, y1, ...], got " +
-                                 brief(poly));
+      if (!poly.is_array() || poly.empty() || poly.size() % 2 != 0)
+        throw rd.fail(where, at + " must be a list of points [x0, y0, x1, y1, ...], got " + brief(poly));
+      if (poly.size() < 6) continue;  // a point or a segment
       const size_t start = pools.coords.size();
       for (const json& v : poly) {
         if (!v.is_number() || !(std::fabs(v.get<double>()) <= kMaxPolygonCoord))
@@ -145,7 +147,7 @@ void add_segmentation(const Reader& rd, const json& segm, int64_t h, int64_t w,
       pools.poly_ends.push_back(pools.coords.size());
     }
     o.end = pools.poly_ends.size();
-    return;
+    return o.end > o.begin;
   }
   if (!segm.is_object())
     throw rd.fail(where, "\"segmentation\" must be a list of polygons or an RLE "
@@ -186,6 +188,7 @@ void add_segmentation(const Reader& rd, const json& segm, int64_t h, int64_t w,
   } catch (const Error& e) {
     throw rd.fail(where, std::string("bad RLE: ") + e.what());
   }
+  return true;
 }
 
 class CocoDataset : public InstanceDataset {
@@ -392,9 +395,10 @@ InstanceDatasetPtr read_coco(const std::string& image_root, const std::string& a
     const auto sizes = std::make_tuple(pools.coords.size(), pools.poly_ends.size(), pools.text.size(),
                                        pools.runs.size());
     double length = 0;
-    add_segmentation(rd, rd.field(a, "segmentation", where), im.height, im.width, where, pools, o,
-                     length);
-    if (b[2] <= 0 || b[3] <= 0) {  // an empty box: left out, as torchvision's reference does
+    const bool drawn = add_segmentation(rd, rd.field(a, "segmentation", where), im.height, im.width,
+                                        where, pools, o, length);
+    if (!drawn || b[2] <= 0 || b[3] <= 0) {  // no mask or an empty box: left out, as torchvision's
+                                             // reference and Detectron2 do
       pools.coords.resize(std::get<0>(sizes)), pools.poly_ends.resize(std::get<1>(sizes));
       pools.text.resize(std::get<2>(sizes)), pools.runs.resize(std::get<3>(sizes));
       continue;
@@ -422,7 +426,7 @@ InstanceDatasetPtr read_coco(const std::string& image_root, const std::string& a
     if ((int64_t)im.count > kMaxMaskBytes / (im.width * im.height))
       throw rd.fail("image " + std::to_string(im.id),
                     std::to_string(im.count) + " objects of " + std::to_string(im.width) + "x" +
-                        std::to_string(im.height) + " need more than 2^31 bytes of masks");
+                        std::to_string(im.height) + " need more than 2^29 bytes of masks");
   const std::string desc = "coco:" + image_root + ":" + annotations + " (" +
                            std::to_string(images.size()) + " images, " + std::to_string(flat.size()) +
                            " objects, " + std::to_string(names.size()) + " classes)";

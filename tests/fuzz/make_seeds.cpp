@@ -1,8 +1,9 @@
 // make_seeds.cpp — writes the seed corpus of every fuzz target (tests/fuzz/fuzz_*.cpp):
 // `vitune-fuzz-seeds OUT` fills OUT/<target>/ with small valid inputs made by our own writers
 // (safetensors, adapters, trainer state, model directories) and by hand (CIFAR, IDX, images,
-// lists), laid out as each target reads its input (fuzz_util.h split/join). bench/fuzz.sh
-// starts libFuzzer from them; the suite replays them through every target (meson test 'fuzz').
+// lists, COCO annotations), laid out as each target reads its input (fuzz_util.h split/join).
+// bench/fuzz.sh starts libFuzzer from them; the suite replays them through every target (meson
+// test 'fuzz').
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
@@ -130,6 +131,31 @@ void data_seeds() {
   seed("nyu", "two_lines", join({"# split\n/rgb.png /d.png\nrgb.png d.png\n", png(8, 8, 3), read_bytes(tmp("d.png"))}));
 }
 
+// COCO annotations (fuzz_coco.cpp): polygons, compressed and uncompressed RLE, a crowd region,
+// a box of width 0, an image without objects; and a grey image.
+void coco_seeds() {
+  const json rgb = {
+      {"images", {{{"id", 1}, {"file_name", "a.png"}, {"width", 8}, {"height", 6}},
+                  {{"id", 2}, {"file_name", "a.png"}, {"width", 8}, {"height", 6}}}},
+      {"categories", {{{"id", 3}, {"name", "car"}}, {{"id", 1}, {"name", "person"}}}},
+      {"annotations",
+       {{{"id", 1}, {"image_id", 1}, {"category_id", 1}, {"bbox", {1, 1, 4, 3}}, {"area", 12},
+         {"iscrowd", 0}, {"segmentation", {{1, 1, 5, 1, 5, 4, 1, 4}, {6, 0, 8, 0, 7, 2}}}},
+        {{"id", 2}, {"image_id", 1}, {"category_id", 3}, {"bbox", {1, 4, 2, 2}}, {"area", 5},
+         {"iscrowd", 0}, {"segmentation", {{"size", {6, 8}}, {"counts", ":5Q1"}}}},
+        {{"id", 3}, {"image_id", 1}, {"category_id", 3}, {"bbox", {0, 0, 8, 6}}, {"area", 48},
+         {"iscrowd", 1}, {"segmentation", {{"size", {6, 8}}, {"counts", {0, 48}}}}},
+        {{"id", 4}, {"image_id", 1}, {"category_id", 1}, {"bbox", {2, 2, 0, 3}}, {"area", 0},
+         {"iscrowd", 0}, {"segmentation", {{2, 2, 3, 2, 3, 3}}}}}}};
+  seed("coco", "polygons_rle", join({rgb.dump(), png(8, 6, 3)}));
+  const json grey = {
+      {"images", {{{"id", 7}, {"file_name", "a.png"}, {"width", 5}, {"height", 4}}}},
+      {"categories", {{{"id", 1}, {"name", "thing"}}}},
+      {"annotations", {{{"id", 9}, {"image_id", 7}, {"category_id", 1}, {"bbox", {0.5, 0.5, 3, 2.5}},
+                        {"area", 7.5}, {"iscrowd", 0}, {"segmentation", {{0.5, 0.5, 3.5, 0.5, 3.5, 3, 0.5, 3}}}}}}};
+  seed("coco", "grey", join({grey.dump(2), png(5, 4, 1)}));
+}
+
 void tensor_seeds() {
   std::map<std::string, vt::Tensor> ts = {
       {"a", vt::Tensor::ones({2, 3})},
@@ -214,6 +240,7 @@ int main(int argc, char** argv) {
   out_dir = argv[1];
   const std::string fixtures = argc > 2 ? argv[2] : "";
   data_seeds();
+  coco_seeds();
   tensor_seeds();
   if (fs::exists(fixtures + "/npz_dtypes.npz")) seed("npz", "npz_dtypes", read_bytes(fixtures + "/npz_dtypes.npz"));
   seed("npz", "npy_f4", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", std::string(8, '\0')));
