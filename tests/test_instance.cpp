@@ -1,11 +1,15 @@
 // test_instance.cpp — instance segmentation above the detector's parts: the synthetic scenes'
 // objects, COCO AP of known detections through the metric, the detector's config, the
 // pictures, and a detector that learns on a few scenes.
+#include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "engine/optim.h"
 #include "engine/random.h"
 #include "nn/swin.h"
+#include "nn/vit.h"
+#include "peft/method.h"
 #include "tasks/instance/draw_instances.h"
 #include "tasks/instance/instance_dataset.h"
 #include "tasks/instance/instance_model.h"
@@ -137,4 +141,59 @@ TEST_CASE("Mask R-CNN on a micro Swin learns a few scenes", "[instance]") {
   }
   INFO("loss " << first << " -> " << last);
   CHECK(last < 0.6 * first);
+}
+
+TEST_CASE("every method adapts a ViT and a Swin under Mask R-CNN; only tuners and detector train",
+          "[instance][peft]") {
+  data::SceneOptions so;
+  so.size = 32;
+  auto data = synthetic_instances(2, so, 4, 8);
+  std::vector<data::Instances> truth{data->get(0).instances, data->get(1).instances};
+  Tensor images = stack({data->get(0).image, data->get(1).image});
+  for (const peft::Method& meth : peft::methods()) {
+    for (std::string family : {"vit", "swin"}) {
+      INFO(meth.name << " on " << family);
+      manual_seed(0);
+      std::unique_ptr<nn::ImageModel> m;
+      if (family == "vit") {  // without a classifier head, as the command line loads them
+        nn::ViTConfig vc = nn::ViTConfig::named("vit_test_micro");
+        vc.img_size = 32, vc.patch = 4, vc.num_classes = 0;  // one 8×8 map of stride 4 -> the simple pyramid
+        m = std::make_unique<nn::VisionTransformer>(vc);
+      } else {
+        nn::SwinConfig sc = nn::SwinConfig::named("swin_test_micro");
+        sc.num_classes = 0;
+        m = std::make_unique<nn::SwinTransformer>(sc);
+      }
+      MaskRcnnConfig cfg = MaskRcnnConfig::for_input(32, 5, 8);
+      cfg.roi.batch_per_image = 32;
+      auto det = attach_mask_rcnn(*m, cfg);
+      nlohmann::json opts = nlohmann::json::object();
+      if (meth.name == "vpt" && family == "swin") opts["deep"] = true;
+      if (!meth.tasks.empty() && std::find(meth.tasks.begin(), meth.tasks.end(), "instance") == meth.tasks.end()) {
+        CHECK_THROWS_WITH(peft::apply_method(*m, {meth.name, opts}, "instance"), Catch::Contains("tasks"));
+        continue;
+      }
+      peft::apply_method(*m, {meth.name, opts}, "instance");
+      Tensor loss = det->losses(m->forward_feature_maps(images), 32, 32, training_targets(truth),
+                                default_generator()).total();
+      REQUIRE(std::isfinite(loss.item()));
+      loss.backward();
+      int64_t tuner_grads = 0, detector_grads = 0;
+      for (auto& [n, t] : m->named_parameters()) {
+        INFO(n);
+        if (n.find(".dispatcher.") != std::string::npos) continue;  // DyT's gate learns in train mode only
+        if (n.rfind("decode_head.", 0) == 0) {
+          CHECK(t.requires_grad());
+          CHECK(t.grad().defined());
+          ++detector_grads;
+        } else {
+          if (t.grad().defined()) CHECK(t.requires_grad());  // nothing frozen gets a gradient
+          // (full fine-tuning trains Swin's final norm too, which the feature maps do not use)
+          tuner_grads += t.grad().defined();
+        }
+      }
+      CHECK(detector_grads > 20);
+      if (meth.name != "linear") CHECK(tuner_grads > 0);  // a linear probe trains the head alone
+    }
+  }
 }
