@@ -89,6 +89,9 @@ void run_dense_finetune(FinetuneOptions& o) {
 
 // --task instance: the backbone without its head, Mask R-CNN on its feature maps, COCO or scenes.
 void run_instance_finetune(FinetuneOptions& o) {
+  if (vt::dist::world_size() > 1)  // InstanceMetric holds detections, not counts to add up
+    throw vt::Error("--task instance does not run data-parallel yet (its COCO evaluation does not gather "
+                    "detections across processes): run it as one process");
   std::vector<std::string> names;
   vt::data::DatasetPtr train = open_instances(o.data.train, true, o.data.train_limit, &names);
   vt::data::DatasetPtr eval = open_instances(o.data.eval.empty() ? o.data.train : o.data.eval, false,
