@@ -115,3 +115,21 @@ TEST_CASE("instance: finetune, eval, pictures, errors on a micro Swin", "[cli][d
   CHECK(r.code != 0);
   CHECK_THAT(r.err, Catch::Contains("coco:ROOT:ANNOTATIONS.json"));
 }
+
+TEST_CASE("dense-demo --tasks instance runs end to end at toy size", "[cli][dense][instance]") {
+  Sandbox box;
+  const std::string out = box.path("demo");
+  Result r = box.run({"dense-demo", "--tasks", "instance", "--pretrain-images", "64", "--pretrain-epochs", "1",
+                      "--train-images", "16", "--eval-images", "8", "--epochs", "1", "--decoder-channels", "8",
+                      "--out", out, "--progress", "none"});
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("mask_AP50") && Catch::Contains("box_AP50"));
+  nlohmann::json s = nlohmann::json::parse(read_text(out + "/summary.json"));
+  REQUIRE(s.at("runs").size() == 1);
+  CHECK(s["runs"][0].at("task") == "instance");
+  CHECK(s["runs"][0].at("trivial").at("mask_AP50") == 0.0);
+  CHECK(fs::exists(out + "/instance/predictions/0000.png"));
+  CHECK(fs::exists(out + "/instance/curve.svg"));
+  // an unknown task is a usage error
+  CHECK(box.run({"dense-demo", "--tasks", "detection", "--out", out}).code != 0);
+}
