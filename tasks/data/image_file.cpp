@@ -6,11 +6,6 @@
 #define STBI_ONLY_BMP
 #define STBI_ONLY_PNM
 #define STBI_MAX_DIMENSIONS 8192
-// stb_image's internal consistency checks are assert()s: an inconsistent JPEG Huffman stream
-// aborts a build without NDEBUG (a fuzz finding, tests/fuzz/regressions/ade20k/huffman_assert)
-// and is skipped in release. Every build now behaves as release: the decode stays within its
-// tables (the fuzzers check that under ASan) and the file comes out as "Corrupt JPEG".
-#define STBI_ASSERT(x) ((void)0)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"  // inside stb_image (third party)
 #include <stb_image.h>
