@@ -38,13 +38,7 @@ void TaskOptions::add_to(CLI::App& cmd, bool eval) {
 }
 
 vt::data::DatasetPtr open_dense(const std::string& spec, bool train, int64_t limit, const std::string& task) {
-  vt::data::DatasetPtr d = vt::data::open_dense_dataset(spec, train, task);
-  if (limit > 0 && limit < d->size()) {
-    std::vector<int64_t> first(limit);
-    for (int64_t i = 0; i < limit; ++i) first[i] = i;
-    return vt::data::subset(d, first);
-  }
-  return d;
+  return first_examples(vt::data::open_dense_dataset(spec, train, task), limit);
 }
 
 std::unique_ptr<vt::data::DataLoader> dense_loader(const DataOptions& d, vt::data::DatasetPtr data,

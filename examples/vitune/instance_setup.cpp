@@ -17,12 +17,7 @@ vt::data::DatasetPtr open_instances(const std::string& spec, bool train, int64_t
                                     std::vector<std::string>* names) {
   vt::instance::InstanceDatasetPtr d = vt::instance::open_instance_dataset(spec, train);
   if (names) *names = d->class_names();
-  if (limit > 0 && limit < d->size()) {
-    std::vector<int64_t> first(limit);
-    for (int64_t i = 0; i < limit; ++i) first[i] = i;
-    return vt::data::subset(d, first);
-  }
-  return d;
+  return first_examples(d, limit);
 }
 
 std::unique_ptr<vt::data::DataLoader> instance_loader(const DataOptions& d, vt::data::DatasetPtr data,

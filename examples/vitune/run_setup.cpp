@@ -41,15 +41,17 @@ void DataOptions::add_to(CLI::App& cmd, bool with_train) {
   cmd.add_option("--data-seed", seed, "Seed of the data order, augmentation and subsets");
 }
 
+vt::data::DatasetPtr first_examples(vt::data::DatasetPtr d, int64_t limit) {
+  if (limit <= 0 || limit >= d->size()) return d;
+  std::vector<int64_t> first(limit);
+  for (int64_t i = 0; i < limit; ++i) first[i] = i;
+  return vt::data::subset(d, first);
+}
+
 vt::data::DatasetPtr DataOptions::open(const std::string& spec, bool train_split, int64_t limit) const {
   vt::data::DatasetPtr d = vt::data::open_dataset(spec, train_split);
-  if (limit > 0 && limit < d->size()) {
-    if (train_split) return vt::data::sample_per_class(d, limit, seed);
-    std::vector<int64_t> first(limit);
-    for (int64_t i = 0; i < limit; ++i) first[i] = i;
-    return vt::data::subset(d, first);
-  }
-  return d;
+  if (train_split && limit > 0 && limit < d->size()) return vt::data::sample_per_class(d, limit, seed);
+  return first_examples(d, limit);
 }
 
 std::unique_ptr<vt::data::DataLoader> DataOptions::loader(vt::data::DatasetPtr d, bool train_split,

@@ -14,6 +14,10 @@ namespace vitune {
 // The classifier the trainer sees: head(features(x)); `save` writes an adapter directory.
 vt::tasks::TaskModel as_classifier(vt::nn::ImageModel& b, const vt::peft::AdapterInfo& info);
 
+// The first `limit` examples of d (all of them when limit <= 0 or at least its size): what
+// --train-limit / --eval-limit keep where no per-class sampling applies.
+vt::data::DatasetPtr first_examples(vt::data::DatasetPtr d, int64_t limit);
+
 // --data, --eval-data, --img-size, --normalize, --augment, --batch, --workers, --train-limit,
 // --eval-limit, --data-seed
 struct DataOptions {

@@ -3,12 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <numeric>
 #include <string>
 #include <vector>
 
 #include "engine/ops.h"
+#include "tasks/instance/host_tensors.h"
 
 namespace vt::instance {
 
@@ -61,10 +61,6 @@ std::vector<int64_t> greedy_nms(const T* boxes, const std::vector<int64_t>& orde
   return keep;
 }
 
-// A score as a sort key: NaN (a diverged model) ranks last instead of breaking the ordering.
-template <typename T>
-T score_key(T s) { return std::isnan(s) ? -std::numeric_limits<T>::infinity() : s; }
-
 // Indices 0..n-1 by decreasing score, ties in index order.
 template <typename T>
 std::vector<int64_t> by_score(const T* scores, int64_t n) {
@@ -74,10 +70,6 @@ std::vector<int64_t> by_score(const T* scores, int64_t n) {
     return score_key(scores[a]) > score_key(scores[b]);
   });
   return order;
-}
-
-Tensor indices(const std::vector<int64_t>& v) {
-  return Tensor::from_vector(v, {(int64_t)v.size()});
 }
 
 }  // namespace
@@ -105,7 +97,7 @@ Tensor nms(const Tensor& boxes_, const Tensor& scores_, double iou_threshold) {
     using T = typename decltype(tag)::type;
     keep = greedy_nms(boxes.data<T>(), by_score(scores.data<T>(), boxes.size(0)), (T)iou_threshold);
   });
-  return indices(keep);
+  return i64(keep);
 }
 
 Tensor batched_nms(const Tensor& boxes_, const Tensor& scores_, const Tensor& classes_,
@@ -135,7 +127,7 @@ Tensor batched_nms(const Tensor& boxes_, const Tensor& scores_, const Tensor& cl
       return ka > kb || (ka == kb && a < b);
     });
   });
-  return indices(keep);
+  return i64(keep);
 }
 
 Tensor clip_boxes(const Tensor& boxes_, int64_t height, int64_t width) {
@@ -158,7 +150,7 @@ Tensor remove_small_boxes(const Tensor& boxes_, double min_size) {
     for (int64_t i = 0; i < boxes.size(0); ++i, b += 4)
       if (b[2] - b[0] >= (T)min_size && b[3] - b[1] >= (T)min_size) keep.push_back(i);
   });
-  return indices(keep);
+  return i64(keep);
 }
 
 Tensor BoxCoder::encode(const Tensor& boxes_, const Tensor& reference_) const {

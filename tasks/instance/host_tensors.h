@@ -2,6 +2,8 @@
 // tasks/instance): index lists and box lists live on the CPU as plain vectors or F32 tensors,
 // outside autograd.
 #pragma once
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "engine/ops.h"
@@ -25,6 +27,10 @@ inline std::vector<int64_t> ints(const Tensor& t) {
   for (double x : t.to_vector()) v.push_back((int64_t)x);
   return v;
 }
+
+// A score as a sort key: NaN (a diverged model) ranks last instead of breaking the ordering.
+template <typename T>
+T score_key(T s) { return std::isnan(s) ? -std::numeric_limits<T>::infinity() : s; }
 
 // Rows `idx` of t, detached.
 inline Tensor rows(const Tensor& t, const std::vector<int64_t>& idx) {

@@ -33,11 +33,8 @@ std::vector<Detections> detect_original_size(nn::ImageModel& backbone, MaskRcnn&
   if ((int64_t)instances.size() != images.size(0))
     throw Error("instance evaluation: " + std::to_string(instances.size()) + " annotations for " +
                 std::to_string(images.size(0)) + " images");
-  const bool paste = detector.roi_heads->cfg.paste_masks;
-  detector.roi_heads->cfg.paste_masks = false;  // pasted below, at the original size
-  std::vector<Detections> dets =
-      detector.detect(backbone.forward_feature_maps(images), images.size(2), images.size(3));
-  detector.roi_heads->cfg.paste_masks = paste;
+  std::vector<Detections> dets = detector.detect(backbone.forward_feature_maps(images), images.size(2),
+                                                 images.size(3), /*paste=*/false);  // pasted below, at the original size
   for (size_t b = 0; b < dets.size(); ++b) {
     const data::Instances& in = instances[b];
     const int64_t H = in.masks.size(1), W = in.masks.size(2);

@@ -112,11 +112,12 @@ MaskRcnnLosses MaskRcnn::losses(const std::vector<Tensor>& maps, int64_t image_h
   return {r.loss_objectness, r.loss_box, h.loss_classifier, h.loss_box, h.loss_mask};
 }
 
-std::vector<Detections> MaskRcnn::detect(const std::vector<Tensor>& maps, int64_t image_h, int64_t image_w) {
+std::vector<Detections> MaskRcnn::detect(const std::vector<Tensor>& maps, int64_t image_h, int64_t image_w,
+                                         bool paste) {
   std::vector<Tensor> p = neck->forward(maps);
   RpnOutput r = rpn->forward(p, image_h, image_w, nullptr, nullptr);
   p.pop_back();
-  return roi_heads->forward(p, r.proposals, image_h, image_w, nullptr, nullptr).detections;
+  return roi_heads->forward(p, r.proposals, image_h, image_w, nullptr, nullptr, paste).detections;
 }
 
 std::shared_ptr<MaskRcnn> attach_mask_rcnn(nn::ImageModel& backbone, const MaskRcnnConfig& cfg) {

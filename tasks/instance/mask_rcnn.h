@@ -48,7 +48,9 @@ struct MaskRcnn : nn::Module {
   // the sampling draws from gen.
   MaskRcnnLosses losses(const std::vector<Tensor>& maps, int64_t image_h, int64_t image_w,
                         const std::vector<InstanceTarget>& targets, Generator& gen);
-  std::vector<Detections> detect(const std::vector<Tensor>& maps, int64_t image_h, int64_t image_w);
+  // paste: masks pasted into image_h × image_w (else only Detections::mask_probs)
+  std::vector<Detections> detect(const std::vector<Tensor>& maps, int64_t image_h, int64_t image_w,
+                                 bool paste = true);
 };
 
 // Builds the detector for this backbone and attaches it as "decode_head" (trainable).

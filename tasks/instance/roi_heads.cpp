@@ -116,7 +116,7 @@ RoiHeads::RoiHeads(const RoiHeadsConfig& c, int64_t channels) : cfg(c) {
 
 RoiOutput RoiHeads::forward(const std::vector<Tensor>& maps, const std::vector<Tensor>& proposals,
                             int64_t image_h, int64_t image_w,
-                            const std::vector<InstanceTarget>* targets, Generator* gen) {
+                            const std::vector<InstanceTarget>* targets, Generator* gen, bool paste) {
   const int64_t B = (int64_t)proposals.size(), K1 = cfg.num_classes + 1;
   const Device dev = maps.at(0).device();
   RoiOutput out;
@@ -247,7 +247,7 @@ RoiOutput RoiHeads::forward(const std::vector<Tensor>& maps, const std::vector<T
   if (total == 0) {
     for (auto& det : out.detections) {
       det.mask_probs = Tensor::zeros({0, 2 * cfg.mask_pool, 2 * cfg.mask_pool});
-      if (cfg.paste_masks) det.masks = Tensor::zeros({0, image_h, image_w});
+      if (paste) det.masks = Tensor::zeros({0, image_h, image_w});
     }
     return out;
   }
@@ -261,7 +261,7 @@ RoiOutput RoiHeads::forward(const std::vector<Tensor>& maps, const std::vector<T
     std::vector<int64_t> kl = ints(det.labels);
     for (int64_t j = 0; j < D; ++j) sel.push_back((d0 + j) * K1 + kl[j]);
     det.mask_probs = rows(probs.reshape({-1, S, S}), sel);
-    if (cfg.paste_masks) det.masks = paste_masks(det.mask_probs, det.boxes, image_h, image_w);
+    if (paste) det.masks = paste_masks(det.mask_probs, det.boxes, image_h, image_w);
     d0 += D;
   }
   return out;

@@ -40,7 +40,6 @@ struct RoiHeadsConfig {
   double positive_fraction = 0.25;
   double score_threshold = 0.05, nms_threshold = 0.5;
   int64_t detections_per_image = 100;
-  bool paste_masks = true;  // inference: paste into the image (else Detections::mask_probs only)
 };
 
 // RoIAlign of each box on its pyramid level. maps: L × (B, C, H_l, W_l) with strides
@@ -75,11 +74,11 @@ struct RoiHeads : nn::Module {
   std::shared_ptr<BoxHead> box_head;
   std::shared_ptr<MaskHead> mask_head;
   RoiHeads(const RoiHeadsConfig& cfg, int64_t channels);
-  // With targets: the three losses (sampling draws from gen). Without: detections with masks
-  // pasted into image_h × image_w.
+  // With targets: the three losses (sampling draws from gen). Without: detections, with masks
+  // pasted into image_h × image_w if paste (else Detections::mask_probs only).
   RoiOutput forward(const std::vector<Tensor>& maps, const std::vector<Tensor>& proposals,
                     int64_t image_h, int64_t image_w, const std::vector<InstanceTarget>* targets,
-                    Generator* gen);
+                    Generator* gen, bool paste = true);
 };
 
 }  // namespace vt::instance

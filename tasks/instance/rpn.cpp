@@ -78,7 +78,8 @@ RpnOutput RegionProposalNetwork::forward(const std::vector<Tensor>& maps, int64_
       std::iota(idx.begin(), idx.end(), offset);
       const int64_t k = std::min(pre_n, per_level[l]);
       std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t a, int64_t c) {
-        return s[a] > s[c] || (s[a] == s[c] && a < c);
+        const float ka = score_key(s[a]), kc = score_key(s[c]);
+        return ka > kc || (ka == kc && a < c);
       });
       for (int64_t i = 0; i < k; ++i) chosen.push_back(idx[i]), level.push_back((int64_t)l);
       offset += per_level[l];
