@@ -340,6 +340,18 @@ TEST_CASE("image files: truncated, oversized and unsupported images are refused,
   CHECK_THAT(decode("cut2_a.bmp", read_bytes(t / "a.bmp").substr(0, 100)), Catch::Contains("truncated BMP"));
   CHECK_THAT(decode("cut2_a.jpg", read_bytes(t / "a.jpg").substr(0, read_bytes(t / "a.jpg").size() - 2)),
              Catch::Contains("truncated JPEG"));
+  {  // A scan that names a Huffman table the file never defines: stb would decode with an
+     // uninitialised table and read out of bounds (fuzz finding, tests/fuzz/regressions/image).
+    std::string jpg = read_bytes(t / "a.jpg");
+    const size_t sos = jpg.find("\xFF\xDA");
+    REQUIRE(sos != std::string::npos);
+    REQUIRE((uint8_t)jpg[sos + 6] == 0x00);  // component 1: DC 0, AC 0
+    jpg[sos + 6] = 0x02;                     // AC table 2: never defined
+    CHECK_THAT(decode("undefined_table.jpg", jpg), Catch::Contains("uses a Huffman table (DC 0, AC 2) that was not defined"));
+    jpg[sos + 6] = 0x00;
+    jpg[sos + 5] = 9;  // a component the frame does not have
+    CHECK_THAT(decode("no_component.jpg", jpg), Catch::Contains("component 9 is not in the frame"));
+  }
   // Formats nobody here needs are refused by name; GIF and TGA would be decoded by guesswork.
   CHECK_THAT(decode("b.tga", read_bytes(t / "a.tga")), Catch::Contains("not a PNG, JPEG, BMP or binary PPM/PGM"));
   CHECK_THAT(decode("b.gif", "GIF89a\x08\x00\x06\x00"), Catch::Contains("not a PNG, JPEG, BMP or binary PPM/PGM"));

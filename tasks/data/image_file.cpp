@@ -61,10 +61,14 @@ std::string check_png(const Bytes& b) {
 }
 
 // JPEG: markers from SOI to EOI; segment lengths inside the file; DHT tables of <= 256 codes;
+// every Huffman and quantisation table a scan uses defined before it (stb_image decodes with
+// whatever its uninitialised table holds, and reads out of bounds: tests/fuzz/regressions/image);
 // after a scan (SOS), the entropy-coded data up to the next marker.
 std::string check_jpeg(const Bytes& b) {
   const size_t n = b.size();
   size_t pos = 2;  // after SOI
+  bool huffman[2][4] = {}, quant[4] = {};  // defined so far: [DC/AC][id], [id]
+  uint8_t frame_quant[256] = {};          // the frame's component id -> 1 + its quantisation table id
   while (pos < n) {
     if ((uint8_t)b[pos] != 0xFF) return "JPEG: no marker at offset " + std::to_string(pos) + " (" + hex((uint8_t)b[pos]) + ")";
     while (pos < n && (uint8_t)b[pos] == 0xFF) ++pos;  // fill bytes
@@ -81,6 +85,9 @@ std::string check_jpeg(const Bytes& b) {
     if (m == 0xC4) {  // DHT: (class/id, 16 counts, the symbols) tables
       for (size_t q = pos + 2; q < end;) {
         if (q + 17 > end) return "JPEG Huffman table cut short at offset " + std::to_string(q);
+        const unsigned cls = (uint8_t)b[q] >> 4, id = (uint8_t)b[q] & 15;
+        if (cls > 1 || id > 3) return "JPEG Huffman table at offset " + std::to_string(q) + " has class/id " + hex((uint8_t)b[q]);
+        huffman[cls][id] = true;
         int codes = 0;
         for (int i = 1; i <= 16; ++i) codes += (uint8_t)b[q + i];
         if (codes > 256)
@@ -88,6 +95,36 @@ std::string check_jpeg(const Bytes& b) {
                  " codes (at most 256)";
         q += 17 + codes;
         if (q > end) return "JPEG Huffman table at offset " + std::to_string(pos) + " overruns its segment";
+      }
+    }
+    if (m == 0xDB)  // DQT: (precision/id, 64 or 128 bytes) tables
+      for (size_t q = pos + 2; q < end;) {
+        const unsigned precision = (uint8_t)b[q] >> 4, id = (uint8_t)b[q] & 15;
+        if (precision > 1 || id > 3) return "JPEG quantisation table at offset " + std::to_string(q) + " has precision/id " + hex((uint8_t)b[q]);
+        quant[id] = true;
+        q += 1 + 64 * (precision + 1);
+        if (q > end) return "JPEG quantisation table at offset " + std::to_string(pos) + " overruns its segment";
+      }
+    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {  // SOFn: (id, sampling, table) per component
+      if (len < 8) return "JPEG frame header at offset " + std::to_string(pos - 2) + " is too short";
+      const size_t comps = (uint8_t)b[pos + 7];
+      if (len < 8 + 3 * comps) return "JPEG frame header at offset " + std::to_string(pos - 2) + " is cut short";
+      std::fill(frame_quant, frame_quant + 256, 0);
+      for (size_t c = 0; c < comps; ++c) frame_quant[(uint8_t)b[pos + 8 + 3 * c]] = 1 + (uint8_t)b[pos + 10 + 3 * c];
+    }
+    if (m == 0xDA) {  // SOS: (id, DC/AC table ids) per component, then Ss, Se, Ah/Al
+      const size_t comps = len >= 3 ? (uint8_t)b[pos + 2] : 0;
+      if (len < 6 + 2 * comps) return "JPEG scan header at offset " + std::to_string(pos - 2) + " is cut short";
+      const unsigned ss = (uint8_t)b[pos + 3 + 2 * comps], se = (uint8_t)b[pos + 4 + 2 * comps];
+      for (size_t c = 0; c < comps; ++c) {
+        const unsigned tq = frame_quant[(uint8_t)b[pos + 3 + 2 * c]];
+        if (tq == 0 || tq > 4 || !quant[tq - 1])
+          return "JPEG scan at offset " + std::to_string(pos - 2) + ": component " + std::to_string((uint8_t)b[pos + 3 + 2 * c]) +
+                 (tq == 0 ? " is not in the frame" : " has no quantisation table defined before it");
+        const unsigned dc = (uint8_t)b[pos + 4 + 2 * c] >> 4, ac = (uint8_t)b[pos + 4 + 2 * c] & 15;
+        if ((ss == 0 && (dc > 3 || !huffman[0][dc])) || (se > 0 && (ac > 3 || !huffman[1][ac])))
+          return "JPEG scan at offset " + std::to_string(pos - 2) + " uses a Huffman table (DC " + std::to_string(dc) +
+                 ", AC " + std::to_string(ac) + ") that was not defined before it";
       }
     }
     pos = end;
