@@ -54,6 +54,7 @@ struct Backend {
   virtual void synchronize() {}
 
   // ---- element-wise ----
+  // y may be BF16 with an F32 x (gelu_bf16): computed in F32, rounded as stored.
   virtual void unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) = 0;
   // gx = gy * dy/dx (x: input, y: forward output; either may be used).
   virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy,
@@ -76,9 +77,20 @@ struct Backend {
                     double alpha, const void* a, int64_t lda, int64_t stride_a, const void* b,
                     int64_t ldb, int64_t stride_b, double beta, void* c, int64_t ldc,
                     int64_t stride_c, int64_t batch) = 0;
+  // C = op(A)·op(B) + bias, one product, `bias` a row of n F32 values added to every row of
+  // C (linear's bias, fused into the product instead of a pass that writes it into C first).
+  // dtype F32 or BF16 (A and B; C F32). False when the backend has no fused form for it: the
+  // caller then writes the bias into C and calls gemm with beta = 1.
+  virtual bool gemm_bias(DType /*dtype*/, bool /*trans_a*/, bool /*trans_b*/, int64_t /*m*/, int64_t /*n*/,
+                         int64_t /*k*/, const void* /*a*/, int64_t /*lda*/, const void* /*b*/, int64_t /*ldb*/,
+                         const float* /*bias*/, float* /*c*/, int64_t /*ldc*/) {
+    return false;
+  }
 
   // ---- softmax over the last dim (rows of length x.size(-1)) ----
-  // Both may run in place (y the same tensor as x, gx as gy): attention relies on it.
+  // Both may run in place (y the same tensor as x, gx as gy): attention relies on it. For
+  // attention's BF16 products, y (forward) or gx (backward) may be BF16 with F32 inputs
+  // (softmax, not log): each row computed in F32 and rounded as it is stored.
   virtual void softmax(const Tensor& x, Tensor& y, bool log) = 0;
   virtual void softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) = 0;
 

@@ -34,6 +34,9 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, bool tanh_approx = false);
+// Exact GELU of an F32 x stored in BF16: the input of a frozen BF16 linear (nn/precision.h),
+// with no F32 copy written first. The gradient is F32, from x.
+Tensor gelu_bf16(const Tensor& x);
 Tensor quick_gelu(const Tensor& x);
 Tensor softplus(const Tensor& x);
 // Comparisons (no gradient): 1/0 in a's dtype.

@@ -97,8 +97,11 @@ Mlp::Mlp(int64_t dim, int64_t hidden) {
 }
 
 Tensor Mlp::forward(const Tensor& x) {
-  Tensor h = gelu(fc1->forward(x));            // (..., hidden)
-  h = dropout(h, drop, training());
+  // Mixed precision: when fc2 only needs the activation for its BF16 GEMM, GELU stores it in
+  // BF16 straight away (nn/precision.h).
+  const bool h_bf16 = fc2->takes_bf16_input() && !(training() && drop > 0);
+  Tensor h = h_bf16 ? gelu_bf16(fc1->forward(x)) : gelu(fc1->forward(x));  // (..., hidden)
+  if (!h_bf16) h = dropout(h, drop, training());  // (with h_bf16 there is no dropout to apply)
   return dropout(fc2->forward(h), drop, training());  // (..., D)
 }
 

@@ -24,6 +24,11 @@ struct Linear : Module {
   Linear(int64_t in, int64_t out, bool bias = true);
   Tensor forward(const Tensor& x);  // x: (..., in) -> (..., out)
   void add_tuner(const std::string& name, std::shared_ptr<OutputTuner> t);
+  // True when forward() reads x only through a frozen BF16 weight's GEMM (no tuner sees x):
+  // x may then come in BF16 (nn/precision.h).
+  bool takes_bf16_input() const {
+    return tuners.empty() && weight.dtype() == DType::BF16 && !weight.requires_grad();
+  }
   int64_t in_features() const { return weight.size(1); }
   int64_t out_features() const { return weight.size(0); }
 };

@@ -8,10 +8,14 @@
 //                                 the input rounded to BF16, BF16 × BF16 products summed in F32,
 //                                 F32 out; the backward's dX GEMM the same (dY rounded to BF16)
 //   biases, LayerNorm, softmax, GELU and the other element-wise ops, losses, reductions
-//                                 F32
+//                                 F32; a frozen linear's bias is added inside its GEMM
+//   the MLP's GELU, where fc2 is frozen, BF16 and without a tuner
+//                                 computed in F32, stored in BF16: the form fc2's GEMM reads
+//                                 (no F32 activation written and rounded by a second pass)
 //   attention's QKᵀ and PV and their backward (engine/ops/attention.cpp), where the block's
 //   qkv projection is frozen      Q, K, V, P, dO, dS rounded to BF16, F32 sums, F32 out;
-//                                 the softmax F32; Q, K, V saved in BF16
+//                                 the softmax F32, storing P and dS in BF16 as it writes
+//                                 them; Q, K, V saved in BF16
 //   convolutions                  F32 (not yet BF16)
 //   trainable parameters (tuners, heads, decoders), their gradients, AdamW's moments
 //                                 F32: master weights; adapter files stay F32

@@ -145,6 +145,28 @@ TEST_CASE("bf16: linear with a frozen BF16 weight against its F32 path", "[bf16]
   CHECK_THROWS_WITH(linear(x, wt, bias), Catch::Contains("a BF16 weight [40, 96] must be frozen"));
 }
 
+TEST_CASE("bf16: gelu_bf16 into a BF16 linear is gelu rounded, and the same numbers as the F32 route", "[bf16][linear]") {
+  // The MLP's fast path (nn/layers.cpp): GELU stores BF16, fc2 reads it without rounding again.
+  const int64_t K = 70, N = 12;  // K·rows spans several of the CPU kernel's 4096-element chunks
+  Tensor w16 = bf16_exact({N, K}, 31).to(DType::BF16), bias = rand_tensor({N}, 32, DType::F32);
+  Tensor a = rand_tensor({3, 100, K}, 33, DType::F32, -4.0, 4.0);
+  Tensor x1 = a.clone().set_requires_grad(true), x2 = a.clone().set_requires_grad(true);
+  Tensor h16 = gelu_bf16(x1), h32 = gelu(x2);
+  REQUIRE(h16.dtype() == DType::BF16);
+  CHECK(h16.to(DType::F32).to_vector() == h32.detach().to(DType::BF16).to(DType::F32).to_vector());
+  // fc2 on the BF16 activation = fc2 on the F32 one (which rounds it first): bit for bit.
+  Tensor y16 = linear(h16, w16, bias), y32 = linear(h32, w16, bias);
+  REQUIRE(y16.dtype() == DType::F32);
+  CHECK(y16.detach().to_vector() == y32.detach().to_vector());
+  Tensor g = rand_tensor(y16.shape(), 34, DType::F32);
+  sum(mul(y16, g)).backward();
+  sum(mul(y32, g)).backward();
+  REQUIRE(x1.grad().dtype() == DType::F32);
+  CHECK(x1.grad().to_vector() == x2.grad().to_vector());
+  CHECK_THROWS_WITH(gelu_bf16(a.to(DType::F64)), Catch::Contains("gelu_bf16: expected an F32 tensor"));
+  CHECK_THROWS_WITH(linear(h16.detach(), w16, bias.to(DType::F64)), Catch::Contains("bias is F64"));
+}
+
 TEST_CASE("bf16: the policy converts frozen GEMM weights only; adapter gradients agree with F32", "[bf16][peft]") {
   for (std::string name : {"vit_test_tiny", "swin_test_tiny"}) {
     INFO(name);
@@ -235,6 +257,26 @@ TEST_CASE("bf16: a ViT + LoRA training run follows the F32 loss curve within 2 %
   }
 }
 
+TEST_CASE("bf16: softmax and its backward stored in BF16 are the F32 kernels' rows rounded", "[bf16][norm]") {
+  // Attention's BF16 products take P and dS straight from these (engine/ops/attention.cpp).
+  Backend& be = backend_for(Device::cpu());
+  for (int64_t D : {197, 3, 1000}) {  // rows wider and narrower than a vector; many rows run threaded
+    INFO("D " << D);
+    const Tensor x = rand_tensor({40, 7, D}, 21, DType::F32, -6.0, 6.0), gy = rand_tensor({40, 7, D}, 22, DType::F32);
+    Tensor y32 = Tensor::empty(x.shape(), DType::F32), y16 = Tensor::empty(x.shape(), DType::BF16);
+    be.softmax(x, y32, false);
+    be.softmax(x, y16, false);
+    CHECK(y16.to(DType::F32).to_vector() == y32.to(DType::BF16).to(DType::F32).to_vector());
+    Tensor g32 = Tensor::empty(x.shape(), DType::F32), g16 = Tensor::empty(x.shape(), DType::BF16);
+    be.softmax_backward(y32, gy, g32, false);
+    be.softmax_backward(y32, gy, g16, false);
+    CHECK(g16.to(DType::F32).to_vector() == g32.to(DType::BF16).to(DType::F32).to_vector());
+  }
+  Tensor x = rand_tensor({2, 4}, 1, DType::F32), y16 = Tensor::empty({2, 4}, DType::BF16);
+  CHECK_THROWS_WITH(be.softmax(x, y16, true), Catch::Contains("softmax (not log_softmax)"));
+  CHECK_THROWS_WITH(be.softmax(x.to(DType::F64), y16, false), Catch::Contains("needs F32 input"));
+}
+
 TEST_CASE("bf16: attention with BF16 products against its F32 path, forward and gradients", "[bf16][attention]") {
   // Q, K, V, P, dO and dS rounded to BF16 (relative error ≤ 2⁻⁹ each), F32 sums and softmax:
   // the output and every gradient stay within 1 % relative L2 of the F32 op's (measured: under
@@ -244,12 +286,15 @@ TEST_CASE("bf16: attention with BF16 products against its F32 path, forward and 
     INFO("mask " << masked);
     Tensor q = rand_tensor({B, H, Nq, Dh}, 11, DType::F32), k = rand_tensor({B, H, Nk, Dh}, 12, DType::F32),
            v = rand_tensor({B, H, Nk, Dh}, 13, DType::F32);
+    // The masked case trains its mask (as Swin's relative-position bias can be): dS stays F32 for
+    // the mask's gradient, while the unmasked case takes dS rounded from the softmax backward.
     Tensor mask = masked ? rand_tensor({1, H, Nq, Nk}, 14, DType::F32, -2.0, 0.0) : Tensor();
     std::vector<Tensor> outs, grads;
     for (DType p : {DType::F32, DType::BF16}) {
       Tensor qq = q.clone().set_requires_grad(true), kk = k.clone().set_requires_grad(true),
              vv = v.clone().set_requires_grad(true);
-      Tensor o = scaled_dot_product_attention(qq, kk, vv, mask, std::nullopt, p);
+      Tensor mm = masked ? mask.clone().set_requires_grad(true) : Tensor();
+      Tensor o = scaled_dot_product_attention(qq, kk, vv, mm, std::nullopt, p);
       REQUIRE(o.dtype() == DType::F32);
       sum(mul(o, rand_tensor(o.shape(), 15, DType::F32))).backward();
       outs.push_back(o.detach());
@@ -257,15 +302,17 @@ TEST_CASE("bf16: attention with BF16 products against its F32 path, forward and 
         REQUIRE(t->grad().dtype() == DType::F32);
         grads.push_back(t->grad());
       }
+      if (masked) grads.push_back(mm.grad());
     }
     auto rel = [](const Tensor& got, const Tensor& want) {
       return std::sqrt(sum(square(sub(got, want))).item()) / (std::sqrt(sum(square(want)).item()) + 1e-30);
     };
     CHECK(rel(outs[1], outs[0]) < 0.01);
-    for (int i = 0; i < 3; ++i) {
-      INFO("gradient of " << "qkv"[i] << ": " << rel(grads[3 + i], grads[i]));
-      CHECK(rel(grads[3 + i], grads[i]) < 0.01);
-      CHECK(rel(grads[3 + i], grads[i]) > 0);  // the BF16 path did run
+    const int n = masked ? 4 : 3;  // q, k, v (and the mask)
+    for (int i = 0; i < n; ++i) {
+      INFO("gradient of " << "qkvm"[i] << ": " << rel(grads[n + i], grads[i]));
+      CHECK(rel(grads[n + i], grads[i]) < 0.01);
+      CHECK(rel(grads[n + i], grads[i]) > 0);  // the BF16 path did run
     }
   }
   CHECK_THROWS_WITH(scaled_dot_product_attention(rand_tensor({1, 1, 2, 2}, 1), rand_tensor({1, 1, 2, 2}, 2),

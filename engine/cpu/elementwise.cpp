@@ -5,6 +5,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "engine/bf16.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/vec_math.h"
 #include "engine/elementwise_math.h"
@@ -18,6 +19,23 @@ constexpr int64_t kChunk = 4096;  // elements per task in the vectorised (vec_ma
 }
 
 void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) {
+  if (y.dtype() == DType::BF16 && x.dtype() == DType::F32) {  // gelu_bf16: F32 chunks in L1, rounded
+    const float* px = x.data<float>();
+    uint16_t* py = y.data<uint16_t>();
+    const int64_t n = x.numel();
+#pragma omp parallel for if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; i += kChunk) {
+      float buf[kChunk];
+      const int64_t len = std::min(kChunk, n - i);
+      if (op == UnaryOp::Gelu) {
+        vec::gelu(px + i, buf, len);
+      } else {
+        for (int64_t j = 0; j < len; ++j) buf[j] = unary_fwd(op, px[i + j], (float)alpha);
+      }
+      float_to_bf16_n(buf, py + i, len);
+    }
+    return;
+  }
   dispatch_float(x.dtype(), "unary", [&](auto tag) {
     using scalar_t = typename decltype(tag)::type;
     const scalar_t* px = x.data<scalar_t>();

@@ -14,13 +14,15 @@
 //                  gw = Σ_rows gy ⊙ x̂,  gb = Σ_rows gy             (per column)
 //
 // The softmax kernels may run in place (y aliasing x, gx aliasing gy): each element is read
-// before it is written at the same index. Attention relies on this.
+// before it is written at the same index. Attention relies on this. y (forward) or gx
+// (backward) may also be BF16 with F32 inputs: rows computed in F32, stored rounded.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
 #include <vector>
 
+#include "engine/bf16.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/vec_math.h"
 
@@ -40,7 +42,41 @@ inline double xhat(const T* x, int64_t j, double mean, double rstd) {
 }  // namespace
 
 // ---------------------------------------------------------------- softmax
+// Rows of an F32 computation stored in BF16 (attention's probabilities and dS for their BF16
+// products, engine/ops/attention.cpp): each row is computed in F32 into a per-thread buffer
+// that stays in L1 and is rounded as it is stored, instead of an F32 tensor written, read back
+// and rounded by a second pass.
+namespace {
+
+template <typename RowF>
+void rows_to_bf16(int64_t R, int64_t D, uint16_t* out, RowF&& row) {
+#pragma omp parallel if (R * D > kParallelGrain)
+  {
+    std::vector<float> buf(D);
+#pragma omp for
+    for (int64_t r = 0; r < R; ++r) {
+      row(r, buf.data());
+      float_to_bf16_n(buf.data(), out + r * D, D);
+    }
+  }
+}
+
+void check_bf16_out(const char* name, const Tensor& in, bool log) {
+  if (in.dtype() != DType::F32 || log)
+    throw Error(std::string(name) + ": a BF16 output needs F32 input and softmax (not log_softmax), got " +
+                dtype_name(in.dtype()));
+}
+
+}  // namespace
+
 void CpuBackend::softmax(const Tensor& x, Tensor& y, bool log) {
+  if (y.dtype() == DType::BF16) {
+    check_bf16_out("softmax", x, log);
+    const int64_t D = x.size(-1);
+    const float* px = x.data<float>();
+    return rows_to_bf16(rows_of(x, D), D, y.data<uint16_t>(),
+                        [&](int64_t r, float* row) { vec::softmax_row(px + r * D, row, D); });
+  }
   dispatch_float(x.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {
     using scalar_t = typename decltype(tag)::type;
     const int64_t D = x.size(-1), R = rows_of(x, D);
@@ -77,6 +113,14 @@ void CpuBackend::softmax(const Tensor& x, Tensor& y, bool log) {
 }
 
 void CpuBackend::softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) {
+  if (gx.dtype() == DType::BF16) {
+    check_bf16_out("softmax_backward", y, log);
+    const int64_t D = y.size(-1);
+    const float *py = y.data<float>(), *pg = gy.data<float>();
+    return rows_to_bf16(rows_of(y, D), D, gx.data<uint16_t>(), [&](int64_t r, float* row) {
+      vec::softmax_backward_row(py + r * D, pg + r * D, row, D);
+    });
+  }
   dispatch_float(y.dtype(), log ? "log_softmax_backward" : "softmax_backward", [&](auto tag) {
     using scalar_t = typename decltype(tag)::type;
     const int64_t D = y.size(-1), R = rows_of(y, D);

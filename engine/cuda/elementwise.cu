@@ -190,6 +190,11 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 void CudaBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) {
   activate();
   check_device("unary", *this, x);
+  if (y.dtype() == DType::BF16 && x.dtype() == DType::F32) {  // gelu_bf16: F32, then rounded by copy
+    Tensor f = Tensor::empty(x.shape(), DType::F32, x.device());
+    unary(op, x, f, alpha);
+    return copy(f, y);
+  }
   dispatch_float(x.dtype(), "unary", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t n = x.numel();

@@ -15,7 +15,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
+#include "engine/bf16.h"
 #include "engine/cuda/cuda_common.cuh"
 
 namespace vt::cuda {
@@ -36,12 +38,19 @@ __device__ __forceinline__ int64_t my_row() {
 }
 
 // ---------------------------------------------------------------- softmax
-template <typename T, int TPR>
-__global__ void softmax_kernel(const T* x, T* y, int64_t R, int64_t D, bool log) {
+// The output element type O is T, or uint16_t for BF16 (rounded as stored, engine/bf16.h).
+template <typename O, typename T>
+__device__ __forceinline__ O store_as(T v) {
+  if constexpr (std::is_same_v<O, uint16_t>) return float_to_bf16((float)v);
+  else return v;
+}
+
+template <typename T, int TPR, typename O = T>
+__global__ void softmax_kernel(const T* x, O* y, int64_t R, int64_t D, bool log) {
   const int64_t r = my_row<TPR>();
   if (r >= R) return;  // whole row groups only (R rows exactly fill TPR = 256 grids)
   const T* xr = x + r * D;
-  T* yr = y + r * D;
+  O* yr = y + r * D;
   T mx = -CUDART_INF;
   for (int64_t j = threadIdx.x; j < D; j += TPR) mx = xr[j] > mx ? xr[j] : mx;
   mx = group_allreduce<TPR>(mx, MaxOp{});
@@ -50,32 +59,32 @@ __global__ void softmax_kernel(const T* x, T* y, int64_t R, int64_t D, bool log)
     for (int64_t j = threadIdx.x; j < D; j += TPR) s += std::exp((double)(xr[j] - mx));
     s = group_allreduce<TPR>(s, SumOp{});
     const T lse = (T)std::log(s);
-    for (int64_t j = threadIdx.x; j < D; j += TPR) yr[j] = xr[j] - mx - lse;
+    for (int64_t j = threadIdx.x; j < D; j += TPR) yr[j] = store_as<O>(xr[j] - mx - lse);
   } else {
     for (int64_t j = threadIdx.x; j < D; j += TPR) s += (double)std::exp(xr[j] - mx);
     s = group_allreduce<TPR>(s, SumOp{});
     const T inv = (T)(1.0 / s);
-    for (int64_t j = threadIdx.x; j < D; j += TPR) yr[j] = std::exp(xr[j] - mx) * inv;
+    for (int64_t j = threadIdx.x; j < D; j += TPR) yr[j] = store_as<O>(std::exp(xr[j] - mx) * inv);
   }
 }
 
-template <typename T, int TPR>
-__global__ void softmax_backward_kernel(const T* y, const T* gy, T* gx, int64_t R, int64_t D,
+template <typename T, int TPR, typename O = T>
+__global__ void softmax_backward_kernel(const T* y, const T* gy, O* gx, int64_t R, int64_t D,
                                         bool log) {
   const int64_t r = my_row<TPR>();
   if (r >= R) return;
   const T* yr = y + r * D;
   const T* gr = gy + r * D;
-  T* orow = gx + r * D;
+  O* orow = gx + r * D;
   double s = 0;
   if (log) {
     for (int64_t j = threadIdx.x; j < D; j += TPR) s += gr[j];
     const T sum = (T)group_allreduce<TPR>(s, SumOp{});
-    for (int64_t j = threadIdx.x; j < D; j += TPR) orow[j] = gr[j] - std::exp(yr[j]) * sum;
+    for (int64_t j = threadIdx.x; j < D; j += TPR) orow[j] = store_as<O>(gr[j] - std::exp(yr[j]) * sum);
   } else {
     for (int64_t j = threadIdx.x; j < D; j += TPR) s += (double)gr[j] * yr[j];
     const T dot = (T)group_allreduce<TPR>(s, SumOp{});
-    for (int64_t j = threadIdx.x; j < D; j += TPR) orow[j] = yr[j] * (gr[j] - dot);
+    for (int64_t j = threadIdx.x; j < D; j += TPR) orow[j] = store_as<O>(yr[j] * (gr[j] - dot));
   }
 }
 
@@ -198,10 +207,33 @@ T* out_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
 
 }  // namespace
 
+// An F32 softmax stored in BF16 (attention's BF16 products: engine/backend.h).
+#define VT_ROW_LAUNCH_BF16_OUT(name, kernel, R, D, stream, ...)                                 \
+  do {                                                                                      \
+    if ((D) <= 1024)                                                                        \
+      VT_LAUNCH(name, (kernel<float, 32, uint16_t>), (unsigned)(((R) + 7) / 8), dim3(32, 8), 0, \
+                stream, __VA_ARGS__);                                                       \
+    else                                                                                    \
+      VT_LAUNCH(name, (kernel<float, 256, uint16_t>), (unsigned)(R), dim3(256, 1), 0, stream, \
+                __VA_ARGS__);                                                               \
+  } while (0)
+
+static void check_bf16_out(const char* name, const Tensor& in, bool log) {
+  if (in.dtype() != DType::F32 || log)
+    throw Error(std::string(name) + ": a BF16 output needs F32 input and softmax (not log_softmax), got " +
+                dtype_name(in.dtype()));
+}
+
 void CudaBackend::softmax(const Tensor& x, Tensor& y, bool log) {
   activate();
   check_device("softmax", *this, x);
   const char* name = log ? "log_softmax" : "softmax";
+  if (y.dtype() == DType::BF16) {
+    check_bf16_out(name, x, log);
+    const int64_t D = x.dim() ? x.size(-1) : 1, R = rows_of(x, D);
+    if (R) VT_ROW_LAUNCH_BF16_OUT(name, softmax_kernel, R, D, stream_, x.data<float>(), y.data<uint16_t>(), R, D, log);
+    return;
+  }
   dispatch_float(x.dtype(), name, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t D = x.dim() ? x.size(-1) : 1, R = rows_of(x, D);
@@ -214,6 +246,14 @@ void CudaBackend::softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx
   activate();
   check_device("softmax_backward", *this, y);
   const char* name = log ? "log_softmax_backward" : "softmax_backward";
+  if (gx.dtype() == DType::BF16) {
+    check_bf16_out(name, y, log);
+    const int64_t D = y.dim() ? y.size(-1) : 1, R = rows_of(y, D);
+    if (R)
+      VT_ROW_LAUNCH_BF16_OUT(name, softmax_backward_kernel, R, D, stream_, y.data<float>(), gy.data<float>(),
+                             gx.data<uint16_t>(), R, D, log);
+    return;
+  }
   dispatch_float(y.dtype(), name, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t D = y.dim() ? y.size(-1) : 1, R = rows_of(y, D);

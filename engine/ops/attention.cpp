@@ -29,8 +29,10 @@
 //
 // BF16 products (mixed precision, nn/precision.h): Q, K, V, P, dO and dS are rounded to BF16
 // before their GEMMs, which sum in F32 and write F32 (S, O, dV, dP, dQ, dK); the softmax and
-// its backward run on F32. Q, K and V are kept in BF16 (half the bytes) and P is always
-// recomputed in the backward, from them. Inputs, output and gradients stay F32.
+// its backward compute in F32 and store P (forward) and dS (backward, unless the mask needs
+// its gradient) rounded to BF16 as they write them, with no F32 copy. Q, K and V are kept in
+// BF16 (half the bytes) and P is always recomputed in the backward, from them, in F32 for the
+// softmax backward. Inputs, output and gradients stay F32.
 #include <cmath>
 
 #include "engine/ops/op_utils.h"
@@ -105,17 +107,19 @@ Tensor in_products(const Tensor& x, DType products) {
   return products == DType::BF16 ? x.detach().to(DType::BF16) : x;
 }
 
-// P = softmax(scale · Q Kᵀ + mask), (B, H, Nq, Nk), in `like`'s dtype: the forward pass, and
-// the backward pass when P was not kept.
+// P = softmax(scale · Q Kᵀ + mask), (B, H, Nq, Nk): the forward pass, and the backward pass
+// when P was not kept. P is in `like`'s dtype (S's buffer, the softmax in place), or with
+// `bf16` stored straight from the softmax in BF16 for the PV product.
 Tensor attention_probs(const Mat& mq, const Mat& mk, const Tensor& mask, const Shape& sshape,
-                       double scale, const Tensor& like) {
-  Tensor P = Tensor::empty(sshape, like.dtype(), like.device());  // S, then softmax(S) in place
+                       double scale, const Tensor& like, bool bf16 = false) {
+  Tensor S = Tensor::empty(sshape, like.dtype(), like.device());
+  Tensor P = bf16 ? Tensor::empty(sshape, DType::BF16, like.device()) : S;
   if (P.numel()) {
     Backend& be = backend_for(like);
-    if (mask.defined()) be.copy(expand_raw(mask, sshape), P);
-    bgemm(mq, mk.T(), P, sshape[2], sshape[3], mk.t.size(3), scale,
+    if (mask.defined()) be.copy(expand_raw(mask, sshape), S);
+    bgemm(mq, mk.T(), S, sshape[2], sshape[3], mk.t.size(3), scale,
           mask.defined() ? 1.0 : 0.0);  // S = scale·QKᵀ + M
-    be.softmax(P, P, false);            // P = softmax(S)
+    be.softmax(S, P, false);            // P = softmax(S)
   }
   return P;
 }
@@ -169,8 +173,8 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& m
   Tensor out = Tensor::empty({B, Nq, H, Dv}, q.dtype(), q.device()).permute({0, 2, 1, 3});
   Mat mq = as_mat(in_products(q, products)), mk = as_mat(in_products(k, products)),
       mv = as_mat(in_products(v, products));
-  Tensor P = attention_probs(mq, mk, mask, sshape, scale, q);                         // F32
-  if (out.numel()) bgemm(as_mat(in_products(P, products)), mv, out, Nq, Dv, Nk, 1.0, 0.0);  // O = P V
+  Tensor P = attention_probs(mq, mk, mask, sshape, scale, q, bf16);                  // F32 or BF16
+  if (out.numel()) bgemm(as_mat(P), mv, out, Nq, Dv, Nk, 1.0, 0.0);  // O = P V
 
   const bool is_packed = packed.defined();
   if (auto ctx = is_packed ? grad_ctx({packed, mask}) : grad_ctx({q, k, v, mask})) {
@@ -208,12 +212,15 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& m
         if (r[2].numel()) bgemm(mp.T(), mg, r[2], Nk, Dv, Nq, 1.0, 0.0);
       }
       if (!need_ds) return is_packed ? Grads{gpacked, Tensor()} : r;
-      Tensor dS = Tensor::empty(sshape, gc.dtype(), gc.device());  // (B, H, Nq, Nk)
+      Tensor dS = Tensor::empty(sshape, gc.dtype(), gc.device());  // (B, H, Nq, Nk): dP, then dS
+      // In BF16 products dS is stored rounded straight from the softmax backward, unless the
+      // mask's gradient needs it in F32.
+      Tensor dS_in = bf16 && !nm ? Tensor::empty(sshape, DType::BF16, gc.device()) : dS;
       if (dS.numel()) {
         bgemm(mg, as_mat(sv).T(), dS, Nq, Nk, Dv, 1.0, 0.0);  // dP = dO Vᵀ
-        backend_for(gc).softmax_backward(probs, dS, dS, false);  // dS = P ⊙ (dP - Σ dP ⊙ P)
+        backend_for(gc).softmax_backward(probs, dS, dS_in, false);  // dS = P ⊙ (dP - Σ dP ⊙ P)
       }
-      Mat mds = as_mat(in_products(dS, products));
+      Mat mds = as_mat(in_products(dS_in, products));
       if (nq) {  // dQ (B, H, Nq, Dh) = scale · dS K
         if (!is_packed) r[0] = Tensor::empty(qs, gc.dtype(), gc.device());
         if (r[0].numel()) bgemm(mds, as_mat(sk), r[0], Nq, Dh, Nk, scale, 0.0);

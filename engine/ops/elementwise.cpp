@@ -3,6 +3,8 @@
 // A binary op's gradient w.r.t. a broadcast input is summed back to that input's shape
 // (sum_to). Each op saves only what the requested gradients need: mul saves b only if a needs
 // a gradient, and a only if b does.
+#include <optional>
+
 #include "engine/ops/op_utils.h"
 
 namespace vt {
@@ -107,11 +109,13 @@ static bool grad_uses_x(UnaryOp op) {
   }
 }
 
-static Tensor unary_op(UnaryOp op, const char* name, const Tensor& x, double alpha = 0.0) {
+// y in x's dtype, or in `out` (BF16 from F32: gelu_bf16); the gradient is in g's dtype.
+static Tensor unary_op(UnaryOp op, const char* name, const Tensor& x, double alpha = 0.0,
+                       std::optional<DType> out = std::nullopt) {
   check_defined(name, x);
   check_float(name, x);
   Tensor xc = contiguous_raw(x);
-  Tensor y = empty_like(xc);
+  Tensor y = out ? Tensor::empty(xc.shape(), *out, xc.device()) : empty_like(xc);
   if (y.numel()) backend_for(x).unary(op, xc, y, alpha);
   if (auto ctx = grad_ctx({x})) {
     Tensor sx = grad_uses_x(op) ? xc : Tensor();
@@ -143,6 +147,11 @@ Tensor sigmoid(const Tensor& x) { return unary_op(UnaryOp::Sigmoid, "sigmoid", x
 Tensor relu(const Tensor& x) { return unary_op(UnaryOp::Relu, "relu", x); }
 Tensor gelu(const Tensor& x, bool tanh_approx) {
   return tanh_approx ? unary_op(UnaryOp::GeluTanh, "gelu_tanh", x) : unary_op(UnaryOp::Gelu, "gelu", x);
+}
+Tensor gelu_bf16(const Tensor& x) {
+  check_defined("gelu_bf16", x);
+  if (x.dtype() != DType::F32) throw Error(std::string("gelu_bf16: expected an F32 tensor, got ") + dtype_name(x.dtype()));
+  return unary_op(UnaryOp::Gelu, "gelu_bf16", x, 0.0, DType::BF16);
 }
 Tensor quick_gelu(const Tensor& x) { return unary_op(UnaryOp::QuickGelu, "quick_gelu", x); }
 Tensor softplus(const Tensor& x) { return unary_op(UnaryOp::Softplus, "softplus", x); }

@@ -128,13 +128,17 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 namespace {
 
 // The common body of linear (y = x Wᵀ + b, base undefined, scale 1) and add_linear
-// (y = base + scale · x Wᵀ, b undefined); never both base and b. The output starts as base
-// (or the broadcast bias) and the GEMM accumulates into it (beta = 1): no separate pass.
+// (y = base + scale · x Wᵀ, b undefined); never both base and b. The bias goes into the GEMM
+// itself where the backend can (Backend::gemm_bias); otherwise the output starts as base (or
+// the broadcast bias) and the GEMM accumulates into it (beta = 1): no separate pass.
 Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Tensor& b,
                    const Tensor& base, double scale) {
   check_defined(name, x);
   check_defined(name, w, "weight");
-  const bool mixed = w.dtype() == DType::BF16 && x.dtype() == DType::F32;
+  // Mixed precision: a frozen BF16 w with an F32 x (rounded here) or a BF16 x (gelu_bf16's
+  // output, used as it is); y and the gradients are F32.
+  const bool mixed = w.dtype() == DType::BF16 && (x.dtype() == DType::F32 || x.dtype() == DType::BF16);
+  const DType out_t = mixed ? DType::F32 : x.dtype();
   if (mixed) {
     if (w.device() != x.device())
       throw Error(std::string(name) + ": tensors on different devices (" + x.device().str() + " and " +
@@ -145,14 +149,20 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
   } else {
     check_same(name, x, w);
   }
-  check_float(name, x);
+  if (x.dtype() != DType::BF16) check_float(name, x);
   if (w.dim() != 2 || x.dim() < 1 || x.size(-1) != w.size(1))
     throw Error(std::string(name) + ": input " + shape_str(x.shape()) +
                 " does not match weight " + shape_str(w.shape()) +
                 " (expected (..., K) and (N, K))");
   const int64_t K = w.size(1), N = w.size(0), R = x.numel() / std::max<int64_t>(K, 1);
+  auto check_like_output = [&](const Tensor& t, const char* what) {  // bias and base: y's dtype
+    if (x.dtype() != DType::BF16) return check_same(name, x, t);
+    if (t.dtype() != out_t || t.device() != x.device())
+      throw Error(std::string(name) + ": " + what + " is " + dtype_name(t.dtype()) + " on " + t.device().str() +
+                  "; with a BF16 input it must be F32 on " + x.device().str());
+  };
   if (b.defined()) {
-    check_same(name, x, b);
+    check_like_output(b, "bias");
     if (b.dim() != 1 || b.size(0) != N)
       throw Error(std::string(name) + ": bias " + shape_str(b.shape()) +
                   " does not match weight " + shape_str(w.shape()));
@@ -160,7 +170,7 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
   Shape os = x.shape();
   os.back() = N;
   if (base.defined()) {
-    check_same(name, x, base);
+    check_like_output(base, "base");
     if (base.shape() != os)
       throw Error(std::string(name) + ": base " + shape_str(base.shape()) +
                   " does not match the product's shape " + shape_str(os));
@@ -168,17 +178,23 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
   Tensor x2 = contiguous_raw(x);  // (R, K)
   Tensor wc = contiguous_raw(w);  // (N, K)
   const DType gemm_t = mixed ? DType::BF16 : x.dtype();
-  Tensor y = Tensor::empty(os, x.dtype(), x.device());  // (R, N)
+  Tensor y = Tensor::empty(os, out_t, x.device());  // (R, N)
   Backend& be = backend_for(x);
   if (y.numel()) {
-    if (base.defined()) be.copy(base, y);
-    if (b.defined()) {
-      Tensor rows = Tensor::make_view(y.storage(), {R, N}, {N, 1}, 0, y.dtype());  // (R, N)
-      be.copy(expand_raw(b, {R, N}), rows);
+    const Tensor xg = mixed ? x2.detach().to(DType::BF16) : x2;  // (R, K) in the GEMM's input type (no copy if BF16)
+    const Tensor bc = b.defined() ? contiguous_raw(b) : Tensor();
+    // y = x Wᵀ + b in one product where the backend fuses the bias (scale is 1 with a bias)
+    if (!(bc.defined() && bc.dtype() == DType::F32 &&
+          be.gemm_bias(gemm_t, false, true, R, N, K, xg.raw(), K, wc.raw(), K, bc.data<float>(),
+                       y.data<float>(), N))) {
+      if (base.defined()) be.copy(base, y);
+      if (b.defined()) {
+        Tensor rows = Tensor::make_view(y.storage(), {R, N}, {N, 1}, 0, y.dtype());  // (R, N)
+        be.copy(expand_raw(b, {R, N}), rows);
+      }
+      be.gemm(gemm_t, false, true, R, N, K, scale, xg.raw(), K, 0, wc.raw(), K, 0,
+              b.defined() || base.defined() ? 1.0 : 0.0, y.raw(), N, 0, 1);
     }
-    const Tensor xg = mixed ? x2.detach().to(DType::BF16) : x2;  // (R, K) in the GEMM's input type
-    be.gemm(gemm_t, false, true, R, N, K, scale, xg.raw(), K, 0, wc.raw(), K, 0,
-            b.defined() || base.defined() ? 1.0 : 0.0, y.raw(), N, 0, 1);
   }
   if (auto ctx = grad_ctx({x, w, b, base})) {
     Tensor sx = ctx[1] ? x2 : Tensor();  // only dW needs the input
@@ -190,7 +206,7 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
       Backend& be = backend_for(gc);
       Grads r(4);
       if (sw.defined()) {  // dX (R, K) = scale · g (R, N) · W (N, K)
-        r[0] = Tensor::empty(xs, gc.dtype(), gc.device());
+        r[0] = Tensor::empty(xs, gc.dtype(), gc.device());  // F32, also for a BF16 x
         const Tensor gg = mixed ? gc.detach().to(DType::BF16) : gc;
         be.gemm(gemm_t, false, false, R, K, N, scale, gg.raw(), N, 0, sw.raw(), K, 0, 0.0,
                 r[0].raw(), K, 0, 1);
