@@ -54,7 +54,8 @@ struct Backend {
   virtual void synchronize() {}
 
   // ---- element-wise ----
-  // y may be BF16 with an F32 x (gelu_bf16): computed in F32, rounded as stored.
+  // Mixed precision (gelu_bf16): y may be BF16, and x BF16, with the math in F32 (rounded as
+  // stored); in the backward x and gx may be BF16 (gy and y F32).
   virtual void unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) = 0;
   // gx = gy * dy/dx (x: input, y: forward output; either may be used).
   virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy,
@@ -77,13 +78,14 @@ struct Backend {
                     double alpha, const void* a, int64_t lda, int64_t stride_a, const void* b,
                     int64_t ldb, int64_t stride_b, double beta, void* c, int64_t ldc,
                     int64_t stride_c, int64_t batch) = 0;
-  // C = op(A)·op(B) + bias, one product, `bias` a row of n F32 values added to every row of
-  // C (linear's bias, fused into the product instead of a pass that writes it into C first).
-  // dtype F32 or BF16 (A and B; C F32). False when the backend has no fused form for it: the
-  // caller then writes the bias into C and calls gemm with beta = 1.
+  // C = op(A)·op(B) + bias, one product, `bias` a row of n F32 values (or null) added to
+  // every row of C (linear's bias, fused into the product instead of a pass that writes it into
+  // C first). dtype F32 or BF16 (A and B); C F32, or BF16 (c_bf16: F32 sums rounded as stored,
+  // nn/precision.h). False when the backend has no fused form for it: the caller then writes
+  // the bias into an F32 C, calls gemm with beta = 1, and rounds C itself.
   virtual bool gemm_bias(DType /*dtype*/, bool /*trans_a*/, bool /*trans_b*/, int64_t /*m*/, int64_t /*n*/,
                          int64_t /*k*/, const void* /*a*/, int64_t /*lda*/, const void* /*b*/, int64_t /*ldb*/,
-                         const float* /*bias*/, float* /*c*/, int64_t /*ldc*/) {
+                         const float* /*bias*/, void* /*c*/, bool /*c_bf16*/, int64_t /*ldc*/) {
     return false;
   }
 

@@ -34,9 +34,11 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, bool tanh_approx = false);
-// Exact GELU of an F32 x stored in BF16: the input of a frozen BF16 linear (nn/precision.h),
-// with no F32 copy written first. The gradient is F32, from x.
-Tensor gelu_bf16(const Tensor& x);
+// Exact GELU stored in BF16, the input of a frozen BF16 linear (nn/precision.h), with no F32
+// copy written first. x is F32, or BF16 (linear_bf16_out's output); the math is F32. The
+// gradient w.r.t. x is F32, or with bf16_grad stored in BF16: for an x whose only reader is a
+// frozen BF16 linear's dX GEMM, which would round it to BF16 anyway.
+Tensor gelu_bf16(const Tensor& x, bool bf16_grad = false);
 Tensor quick_gelu(const Tensor& x);
 Tensor softplus(const Tensor& x);
 // Comparisons (no gradient): 1/0 in a's dtype.
@@ -76,6 +78,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 // base + scale · x Wᵀ in one GEMM accumulating into a copy of base (a residual or LoRA's
 // y + s·B(Ax)): saves the product's own buffer and the separate add. base: (..., N).
 Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double scale = 1.0);
+// Mixed precision: linear with a frozen BF16 w (and a frozen b) whose y is stored in BF16 (F32
+// sums, rounded as stored), for a reader that takes BF16 (gelu_bf16; nn/layers.cpp's MLP). Its
+// gradient may come in F32 or BF16; dX is F32.
+Tensor linear_bf16_out(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 
 // ---- ops/softmax.cpp ----
 Tensor softmax(const Tensor& x, int64_t dim = -1);

@@ -26,6 +26,11 @@ Tensor Linear::forward(const Tensor& x) {
   return y;
 }
 
+Tensor Linear::forward_bf16(const Tensor& x) {
+  if (!gives_bf16_output()) throw Error("Linear::forward_bf16: needs a frozen BF16 weight, a frozen bias and no tuner");
+  return linear_bf16_out(x, weight, bias);
+}
+
 void Linear::add_tuner(const std::string& name, std::shared_ptr<OutputTuner> t) {
   tuners.push_back(register_module(name, t));
 }
@@ -97,10 +102,13 @@ Mlp::Mlp(int64_t dim, int64_t hidden) {
 }
 
 Tensor Mlp::forward(const Tensor& x) {
-  // Mixed precision: when fc2 only needs the activation for its BF16 GEMM, GELU stores it in
-  // BF16 straight away (nn/precision.h).
+  // Mixed precision (nn/precision.h): when fc2 only needs the activation for its BF16 GEMM,
+  // GELU stores it in BF16; when fc1 is frozen BF16 as well, fc1 stores its output in BF16
+  // (GELU's saved input) and GELU's gradient is stored in BF16 for fc1's dX GEMM.
   const bool h_bf16 = fc2->takes_bf16_input() && !(training() && drop > 0);
-  Tensor h = h_bf16 ? gelu_bf16(fc1->forward(x)) : gelu(fc1->forward(x));  // (..., hidden)
+  const bool a_bf16 = h_bf16 && fc1->gives_bf16_output();
+  const Tensor a = a_bf16 ? fc1->forward_bf16(x) : fc1->forward(x);  // (..., hidden)
+  Tensor h = h_bf16 ? gelu_bf16(a, a_bf16) : gelu(a);
   if (!h_bf16) h = dropout(h, drop, training());  // (with h_bf16 there is no dropout to apply)
   return dropout(fc2->forward(h), drop, training());  // (..., D)
 }

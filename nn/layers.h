@@ -29,6 +29,10 @@ struct Linear : Module {
   bool takes_bf16_input() const {
     return tuners.empty() && weight.dtype() == DType::BF16 && !weight.requires_grad();
   }
+  // forward() with y stored in BF16 (linear_bf16_out), where that is the same layer: x read
+  // only by the frozen BF16 GEMM and the bias frozen too.
+  bool gives_bf16_output() const { return takes_bf16_input() && !(bias.defined() && bias.requires_grad()); }
+  Tensor forward_bf16(const Tensor& x);
   int64_t in_features() const { return weight.size(1); }
   int64_t out_features() const { return weight.size(0); }
 };

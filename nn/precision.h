@@ -11,7 +11,10 @@
 //                                 F32; a frozen linear's bias is added inside its GEMM
 //   the MLP's GELU, where fc2 is frozen, BF16 and without a tuner
 //                                 computed in F32, stored in BF16: the form fc2's GEMM reads
-//                                 (no F32 activation written and rounded by a second pass)
+//                                 (no F32 activation written and rounded by a second pass);
+//                                 where fc1 is so too, fc1's output (GELU's saved input) is
+//                                 stored in BF16 and GELU's gradient as well (fc1's dX GEMM
+//                                 would round it to BF16 anyway)
 //   attention's QKᵀ and PV and their backward (engine/ops/attention.cpp), where the block's
 //   qkv projection is frozen      Q, K, V, P, dO, dS rounded to BF16, F32 sums, F32 out;
 //                                 the softmax F32, storing P and dS in BF16 as it writes
@@ -19,8 +22,8 @@
 //   convolutions                  F32 (not yet BF16)
 //   trainable parameters (tuners, heads, decoders), their gradients, AdamW's moments
 //                                 F32: master weights; adapter files stay F32
-//   saved activations             attention's Q, K, V in BF16; the rest F32 (not yet BF16); a
-//                                 frozen linear keeps only its BF16 weight
+//   saved activations             attention's Q, K, V and the MLP's pre-GELU activation in BF16;
+//                                 the rest F32; a frozen linear keeps only its BF16 weight
 // apply_precision() runs after the method is applied (or the adapter loaded): it converts only
 // frozen weights, so full fine-tuning stays F32 throughout.
 #pragma once

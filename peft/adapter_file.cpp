@@ -68,7 +68,8 @@ AdapterInfo read_adapter_info(const std::string& dir) {
   if (is_peft_adapter(dir)) return read_peft_adapter_info(dir);
   const std::string p = config_path(dir);
   const json j = read_adapter_config(dir);
-  if (j.value("format", "") != "vitune-adapter-1")
+  const auto fmt = j.find("format");  // (any JSON type may be there: compared, never converted)
+  if (fmt == j.end() || *fmt != "vitune-adapter-1")
     throw Error("adapter: '" + p + "' is not a vitune adapter config (format \"vitune-adapter-1\")");
   AdapterInfo info;
   try {
@@ -76,6 +77,8 @@ AdapterInfo read_adapter_info(const std::string& dir) {
     info.base_model = j.value("base_model", "");
     info.num_classes = j.value("num_classes", (int64_t)0);
     if (j.contains("decode_head")) info.decode_head = j.at("decode_head");
+    if (info.decode_head.is_object() && info.decode_head.contains("task") && !info.decode_head["task"].is_string())
+      throw Error("adapter: '" + p + "': decode_head.task is " + info.decode_head["task"].dump() + ", expected a string");
   } catch (const json::exception& e) {
     throw Error("adapter: '" + p + "': " + e.what());
   }

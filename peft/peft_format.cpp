@@ -58,13 +58,19 @@ LoraConfig parse_config(const json& j, const std::string& path) {
   LoraConfig c;
   c.path = path;
   auto is = [&](const char* k, auto pred) { return !j.contains(k) || j[k].is_null() || pred(j[k]); };
+  // A boolean field: absent or null is false; anything but true or false is refused by name.
+  auto flag = [&](const char* k) {
+    if (!is(k, [](const json& v) { return v.is_boolean(); }))
+      throw c.bad(k, "is " + j[k].dump() + ": expected true or false");
+    return j.contains(k) && j[k] == true;
+  };
   const json type = j.value("peft_type", json());
   if (!type.is_string() || type.get<std::string>() != "LORA")
     throw c.bad("peft_type", "is " + type.dump() + ": vitune reads peft's LoRA adapters (\"LORA\") only");
-  if (j.value("use_dora", false) == true) throw c.bad("use_dora", "is true: DoRA is not supported");
+  if (flag("use_dora")) throw c.bad("use_dora", "is true: DoRA is not supported");
   if (!is("bias", [](const json& v) { return v.is_string() && v.get<std::string>() == "none"; }))
     throw c.bad("bias", "is " + j["bias"].dump() + ": only \"none\" is supported (no trained biases)");
-  if (j.value("fan_in_fan_out", false) == true)
+  if (flag("fan_in_fan_out"))
     throw c.bad("fan_in_fan_out", "is true: ViT's linears store (out, in); peft writes false for them");
   if (!is("layer_replication", [](const json&) { return false; }))
     throw c.bad("layer_replication", "is set: replicated layers are not supported");
@@ -76,8 +82,7 @@ LoraConfig parse_config(const json& j, const std::string& path) {
     if (!j["lora_alpha"].is_number() || !(j["lora_alpha"].get<double>() > 0)) throw c.bad("lora_alpha", "must be a positive number");
     c.alpha = j["lora_alpha"].get<double>();
   }
-  if (!is("use_rslora", [](const json& v) { return v.is_boolean(); })) throw c.bad("use_rslora", "must be true or false");
-  c.rslora = j.value("use_rslora", false) == true;
+  c.rslora = flag("use_rslora");
   for (const char* k : {"rank_pattern", "alpha_pattern"}) {
     if (!is(k, [](const json& v) { return v.is_object(); })) throw c.bad(k, "must be an object {module: value}");
     if (!j.contains(k) || j[k].is_null()) continue;

@@ -163,13 +163,39 @@ TEST_CASE("bf16: gelu_bf16 into a BF16 linear is gelu rounded, and the same numb
   sum(mul(y32, g)).backward();
   REQUIRE(x1.grad().dtype() == DType::F32);
   CHECK(x1.grad().to_vector() == x2.grad().to_vector());
-  CHECK_THROWS_WITH(gelu_bf16(a.to(DType::F64)), Catch::Contains("gelu_bf16: expected an F32 tensor"));
+  CHECK_THROWS_WITH(gelu_bf16(a.to(DType::F64)), Catch::Contains("gelu_bf16: expected an F32 or BF16 tensor"));
+
+  // fc1's side: linear_bf16_out stores fc1's output rounded (within one BF16 step of the F32
+  // output rounded: the F32 sums may differ in order), gelu_bf16 reads it in BF16, and its
+  // bf16_grad gradient is the F32 gradient rounded, bit for bit.
+  Tensor w1 = bf16_exact({K, 40}, 35).to(DType::BF16), b1 = rand_tensor({K}, 36, DType::F32);
+  Tensor xin = rand_tensor({3, 100, 40}, 37, DType::F32);
+  Tensor a16 = linear_bf16_out(xin, w1, b1), a32 = linear(xin, w1, b1);
+  REQUIRE(a16.dtype() == DType::BF16);
+  require_within(a16.to(DType::F32), a32.to(DType::BF16).to(DType::F32),
+                 add(mul(abs(a32), std::ldexp(1.0, -8)), 1e-30), "linear_bf16_out");
+  Tensor p1 = a16.to(DType::F32).set_requires_grad(true), p2 = a16.detach().set_requires_grad(true);
+  Tensor h1 = gelu(p1), h2 = gelu_bf16(p2, true);
+  CHECK(h2.to(DType::F32).to_vector() == h1.detach().to(DType::BF16).to(DType::F32).to_vector());
+  Tensor gh = bf16_exact(h1.shape(), 38);  // BF16-exact: .to(F32)'s backward below rounds it losslessly
+  sum(mul(h1, gh)).backward();
+  sum(mul(linear(h2, bf16_exact({N, K}, 39).to(DType::BF16)), rand_tensor({3, 100, N}, 40, DType::F32))).backward();
+  REQUIRE(p2.grad().dtype() == DType::BF16);  // as fc1's dX GEMM receives it
+  Tensor p3 = a16.detach().set_requires_grad(true);
+  sum(mul(gelu_bf16(p3, true).to(DType::F32), gh)).backward();
+  CHECK(p3.grad().to(DType::F32).to_vector() == p1.grad().to(DType::BF16).to(DType::F32).to_vector());
+  CHECK_THROWS_WITH(linear_bf16_out(xin, w1, b1.detach().clone().set_requires_grad(true)),
+                    Catch::Contains("needs a frozen BF16 weight and a frozen bias"));
   CHECK_THROWS_WITH(linear(h16.detach(), w16, bias.to(DType::F64)), Catch::Contains("bias is F64"));
 }
 
 TEST_CASE("bf16: the policy converts frozen GEMM weights only; adapter gradients agree with F32", "[bf16][peft]") {
-  for (std::string name : {"vit_test_tiny", "swin_test_tiny"}) {
+  // LoRA on qkv and fc2 keeps the MLP's activations F32 (a tuner reads fc2's input); on qkv
+  // alone the MLP runs its BF16 path (fc1 → BF16, GELU BF16 in and out, BF16 gradient).
+  for (std::string name : {"vit_test_tiny", "swin_test_tiny", "vit_test_tiny:qkv"}) {
     INFO(name);
+    const std::string targets = name.find(":qkv") != std::string::npos ? "qkv" : "qkv,fc2";
+    name = name.substr(0, name.find(':'));
     auto make = [&] {
       manual_seed(21);
       auto m = nn::create_model(name, 5);
@@ -177,7 +203,7 @@ TEST_CASE("bf16: the policy converts frozen GEMM weights only; adapter gradients
       // the activations at the GEMMs, which is what the tolerance below is for.
       for (auto& [k, t] : m->named_parameters())
         if (t.dim() >= 2) nn::convert_in_place(t, [](const Tensor& v) { return v.to(DType::BF16).to(DType::F32); });
-      peft::apply_method(*m, {"lora", {{"r", 4}, {"targets", "qkv,fc2"}}});
+      peft::apply_method(*m, {"lora", {{"r", 4}, {"targets", targets}}});
       for (auto& [k, t] : m->named_parameters())  // LoRA's B starts at zero: give it values
         if (t.requires_grad()) nn::convert_in_place(t, [&](const Tensor& v) { return rand_tensor(v.shape(), 8, DType::F32, -0.1, 0.1); });
       return m;

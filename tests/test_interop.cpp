@@ -249,6 +249,10 @@ TEST_CASE("peft: bad adapters are refused, naming the key or tensor", "[interop]
   expect(broken_adapter(t, "peft_hf", {{"use_dora", true}}), "use_dora");
   expect(broken_adapter(t, "peft_hf", {{"bias", "all"}}), "\"bias\"");
   expect(broken_adapter(t, "peft_hf", {{"fan_in_fan_out", true}}), "fan_in_fan_out");
+  // Flags that are not booleans (fuzz_adapter: nlohmann's type_error used to escape).
+  expect(broken_adapter(t, "peft_hf", {{"use_dora", "yes"}}), "\"use_dora\" is \"yes\": expected true or false");
+  expect(broken_adapter(t, "peft_hf", {{"fan_in_fan_out", 1}}), "\"fan_in_fan_out\" is 1: expected true or false");
+  expect(broken_adapter(t, "peft_hf", {{"use_rslora", {{"a", 1}}}}), "expected true or false");
   expect(broken_adapter(t, "peft_hf", {{"r", 3}}), "the config gives it rank 3");
   expect(broken_adapter(t, "peft_hf", {{"modules_to_save", {"classifier", "pooler"}}}), "'pooler'");
   expect(broken_adapter(t, "peft_hf", {{"target_modules", {"query", "value", "key"}}}),

@@ -31,7 +31,8 @@ struct CpuBackend final : Backend {
                        double beta, float* c, int64_t ldc, int64_t sc, int64_t batch);
   // ... with linear's bias fused in (oneDNN's bias argument; false without oneDNN) ...
   bool gemm_bias(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const void* a,
-                 int64_t lda, const void* b, int64_t ldb, const float* bias, float* c, int64_t ldc) override;
+                 int64_t lda, const void* b, int64_t ldb, const float* bias, void* c, bool c_bf16,
+                 int64_t ldc) override;
   // ... and its BF16 case (BF16 inputs, F32 output and sums)
   void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                  const uint16_t* a, int64_t lda, int64_t stride_a, const uint16_t* b, int64_t ldb,

@@ -18,21 +18,42 @@ namespace {
 constexpr int64_t kChunk = 4096;  // elements per task in the vectorised (vec_math.h) loops
 }
 
+// Mixed precision (gelu_bf16): x and y each F32 or BF16, the math in F32 on L1-sized chunks
+// (BF16 widened on the way in, rounded on the way out), with no whole-tensor F32 copy.
+namespace {
+
+bool f32_or_bf16(const Tensor& t) { return !t.defined() || t.dtype() == DType::F32 || t.dtype() == DType::BF16; }
+
+// The chunk [i, i + len) of t as F32: t's own memory, or `buf` holding it widened.
+const float* f32_chunk(const Tensor& t, int64_t i, int64_t len, float* buf) {
+  if (t.dtype() == DType::F32) return t.data<float>() + i;
+  bf16_to_float_n(t.data<uint16_t>() + i, buf, len);
+  return buf;
+}
+// Where the chunk's F32 results go: t's memory, or `buf` (then store_chunk rounds it into t).
+float* out_chunk(Tensor& t, int64_t i, float* buf) { return t.dtype() == DType::F32 ? t.data<float>() + i : buf; }
+void store_chunk(Tensor& t, int64_t i, int64_t len, const float* buf) {
+  if (t.dtype() == DType::BF16) float_to_bf16_n(buf, t.data<uint16_t>() + i, len);
+}
+
+}  // namespace
+
 void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) {
-  if (y.dtype() == DType::BF16 && x.dtype() == DType::F32) {  // gelu_bf16: F32 chunks in L1, rounded
-    const float* px = x.data<float>();
-    uint16_t* py = y.data<uint16_t>();
+  if (x.dtype() == DType::BF16 || y.dtype() == DType::BF16) {
+    if (!f32_or_bf16(x) || !f32_or_bf16(y)) throw Error("unary: BF16 mixes with F32 only");
     const int64_t n = x.numel();
 #pragma omp parallel for if (n > kParallelGrain)
     for (int64_t i = 0; i < n; i += kChunk) {
-      float buf[kChunk];
+      alignas(64) float xb[kChunk], yb[kChunk];  // aligned as tensors are: the same vector/tail split
       const int64_t len = std::min(kChunk, n - i);
+      const float* xs = f32_chunk(x, i, len, xb);
+      float* ys = out_chunk(y, i, yb);
       if (op == UnaryOp::Gelu) {
-        vec::gelu(px + i, buf, len);
+        vec::gelu(xs, ys, len);
       } else {
-        for (int64_t j = 0; j < len; ++j) buf[j] = unary_fwd(op, px[i + j], (float)alpha);
+        for (int64_t j = 0; j < len; ++j) ys[j] = unary_fwd(op, xs[j], (float)alpha);
       }
-      float_to_bf16_n(buf, py + i, len);
+      store_chunk(y, i, len, ys);
     }
     return;
   }
@@ -56,6 +77,28 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) {
 
 void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy,
                                 Tensor& gx, double alpha) {
+  if ((x.defined() && x.dtype() == DType::BF16) || gx.dtype() == DType::BF16) {  // gelu_bf16's backward
+    if (!f32_or_bf16(x) || !f32_or_bf16(gx) || gy.dtype() != DType::F32 || (y.defined() && y.dtype() != DType::F32))
+      throw Error("unary_backward: BF16 x or gx takes an F32 gy (and y)");
+    const int64_t n = gy.numel();
+    const float* pg = gy.data<float>();
+    const float* py = y.defined() ? y.data<float>() : nullptr;
+#pragma omp parallel for if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; i += kChunk) {
+      alignas(64) float xb[kChunk], ob[kChunk];
+      const int64_t len = std::min(kChunk, n - i);
+      const float* xs = x.defined() ? f32_chunk(x, i, len, xb) : nullptr;
+      float* os = out_chunk(gx, i, ob);
+      if (op == UnaryOp::Gelu && xs) {
+        vec::gelu_backward(xs, pg + i, os, len);
+      } else {
+        for (int64_t j = 0; j < len; ++j)
+          os[j] = pg[i + j] * unary_grad(op, xs ? xs[j] : 0.0f, py ? py[i + j] : 0.0f, (float)alpha);
+      }
+      store_chunk(gx, i, len, os);
+    }
+    return;
+  }
   dispatch_float(gy.dtype(), "unary_backward", [&](auto tag) {
     using scalar_t = typename decltype(tag)::type;
     const scalar_t* px = x.defined() ? x.data<scalar_t>() : nullptr;

@@ -6,7 +6,8 @@
 //          (engine/backend.h, gemm with DType::BF16): AVX-512 BF16 instructions where the CPU
 //          has them, oneDNN's own emulation on other AVX-512 CPUs
 //   bias   either, C = op(A)·op(B) + bias with linear's bias as the matmul's bias argument
-//          (Backend::gemm_bias): C is written once, not first filled with the bias and then read
+//          (Backend::gemm_bias): C is written once, not first filled with the bias and then read;
+//          C may be BF16 there (the sums F32, rounded as stored: linear_bf16_out)
 // Each product is one matmul primitive over the whole batch, made once per shape and kept (a
 // training step has a few dozen shapes). Without oneDNN, or where it has no implementation for
 // this CPU, F32 products go to Eigen (gemm.cpp), and BF16 ones are widened to F32 first: the
@@ -39,17 +40,18 @@ struct Key {
   bool bf16;  // A and B in BF16, else F32
   bool ta, tb;
   bool bias;  // a row of n F32 values added to every row of C (alpha 1, beta 0)
+  bool c_bf16;  // C stored in BF16 (alpha 1, beta 0)
   int64_t m, n, k, lda, sa, ldb, sb, ldc, sc, batch;
   float alpha, beta;
   bool operator==(const Key& o) const {
-    return bf16 == o.bf16 && ta == o.ta && tb == o.tb && bias == o.bias && m == o.m && n == o.n && k == o.k && lda == o.lda &&
+    return bf16 == o.bf16 && ta == o.ta && tb == o.tb && bias == o.bias && c_bf16 == o.c_bf16 && m == o.m && n == o.n && k == o.k && lda == o.lda &&
            sa == o.sa && ldb == o.ldb && sb == o.sb && ldc == o.ldc && sc == o.sc &&
            batch == o.batch && alpha == o.alpha && beta == o.beta;
   }
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    size_t h = (size_t)k.bias * 8 + (size_t)k.bf16 * 4 + (size_t)k.ta * 2 + k.tb;
+    size_t h = (size_t)k.c_bf16 * 16 + (size_t)k.bias * 8 + (size_t)k.bf16 * 4 + (size_t)k.ta * 2 + k.tb;
     for (int64_t v : {k.m, k.n, k.k, k.lda, k.sa, k.ldb, k.sb, k.ldc, k.sc, k.batch})
       h = h * 1000003u ^ (size_t)v;
     float f[2] = {k.alpha, k.beta};
@@ -86,7 +88,7 @@ Dnnl& dnnl_state() {
 }
 
 // False when oneDNN has no implementation for this product on this CPU.
-bool dnnl_gemm(const Key& key, const void* a, const void* b, float* c, const float* bias = nullptr) {
+bool dnnl_gemm(const Key& key, const void* a, const void* b, void* c, const float* bias = nullptr) {
   Dnnl& d = dnnl_state();
   Prim prim;
   {
@@ -99,7 +101,7 @@ bool dnnl_gemm(const Key& key, const void* a, const void* b, float* c, const flo
       const dt in = key.bf16 ? dt::bf16 : dt::f32;
       p.a = desc(key.ta, key.batch, key.m, key.k, key.lda, key.sa, in);
       p.b = desc(key.tb, key.batch, key.k, key.n, key.ldb, key.sb, in);
-      p.c = desc(false, key.batch, key.m, key.n, key.ldc, key.sc, dt::f32);
+      p.c = desc(false, key.batch, key.m, key.n, key.ldc, key.sc, key.c_bf16 ? dt::bf16 : dt::f32);
       if (key.bias) p.bias = desc(false, 1, 1, key.n, key.n, 0, dt::f32);  // (1, 1, n): every row
       dnnl::primitive_attr attr;
       if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
@@ -137,7 +139,7 @@ bool CpuBackend::gemm_f32_onednn(bool ta, bool tb, int64_t m, int64_t n, int64_t
                                  const float* a, int64_t lda, int64_t sa, const float* b, int64_t ldb,
                                  int64_t sb, double beta, float* c, int64_t ldc, int64_t sc, int64_t batch) {
 #ifdef VT_WITH_DNNL
-  return k > 0 && dnnl_gemm({false, ta, tb, false, m, n, k, lda, sa, ldb, sb, ldc, sc, batch, (float)alpha, (float)beta},
+  return k > 0 && dnnl_gemm({false, ta, tb, false, false, m, n, k, lda, sa, ldb, sb, ldc, sc, batch, (float)alpha, (float)beta},
                             a, b, c);
 #else
   return false;
@@ -145,11 +147,13 @@ bool CpuBackend::gemm_f32_onednn(bool ta, bool tb, int64_t m, int64_t n, int64_t
 }
 
 bool CpuBackend::gemm_bias(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void* a,
-                           int64_t lda, const void* b, int64_t ldb, const float* bias, float* c, int64_t ldc) {
+                           int64_t lda, const void* b, int64_t ldb, const float* bias, void* c, bool c_bf16,
+                           int64_t ldc) {
 #ifdef VT_WITH_DNNL
   if ((dtype != DType::F32 && dtype != DType::BF16) || m == 0 || n == 0 || k == 0) return false;
-  return dnnl_gemm({dtype == DType::BF16, ta, tb, true, m, n, k, lda, 0, ldb, 0, ldc, 0, 1, 1.0f, 0.0f}, a, b, c,
-                   bias);
+  return dnnl_gemm({dtype == DType::BF16, ta, tb, bias != nullptr, c_bf16, m, n, k, lda, 0, ldb, 0, ldc, 0, 1,
+                    1.0f, 0.0f},
+                   a, b, c, bias);
 #else
   return false;
 #endif
@@ -161,7 +165,7 @@ void CpuBackend::gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, do
                            int64_t batch) {
   if (m == 0 || n == 0 || batch == 0) return;
 #ifdef VT_WITH_DNNL
-  if (k > 0 && dnnl_gemm({true, ta, tb, false, m, n, k, lda, sa, ldb, sb, ldc, sc, batch, (float)alpha, (float)beta},
+  if (k > 0 && dnnl_gemm({true, ta, tb, false, false, m, n, k, lda, sa, ldb, sb, ldc, sc, batch, (float)alpha, (float)beta},
                          a, b, c))
     return;
 #endif

@@ -226,6 +226,7 @@ struct CudaBackend final : Backend {
   void synchronize() override;
   // elementwise.cu
   void unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) override;
+  Tensor as_f32(const Tensor& t);  // t, or t widened to F32 (elementwise.cu)
   void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy, Tensor& gx,
                       double alpha) override;
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override;

@@ -187,13 +187,22 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 }  // namespace
 
 // ---------------------------------------------------------------- entry points
+// t itself if F32, else a widened F32 copy (the BF16 paths of unary and unary_backward).
+Tensor CudaBackend::as_f32(const Tensor& t) {
+  if (t.dtype() == DType::F32) return t;
+  Tensor f = Tensor::empty(t.shape(), DType::F32, t.device());
+  copy(t, f);
+  return f;
+}
+
 void CudaBackend::unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) {
   activate();
   check_device("unary", *this, x);
-  if (y.dtype() == DType::BF16 && x.dtype() == DType::F32) {  // gelu_bf16: F32, then rounded by copy
-    Tensor f = Tensor::empty(x.shape(), DType::F32, x.device());
-    unary(op, x, f, alpha);
-    return copy(f, y);
+  if (x.dtype() == DType::BF16 || y.dtype() == DType::BF16) {  // gelu_bf16: F32 temporaries, rounded by copy
+    Tensor xf = as_f32(x), yf = y.dtype() == DType::F32 ? y : Tensor::empty(y.shape(), DType::F32, y.device());
+    unary(op, xf, yf, alpha);
+    if (y.dtype() != DType::F32) copy(yf, y);
+    return;
   }
   dispatch_float(x.dtype(), "unary", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -207,6 +216,12 @@ void CudaBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, c
                                  Tensor& gx, double alpha) {
   activate();
   check_device("unary_backward", *this, gy);
+  if ((x.defined() && x.dtype() == DType::BF16) || gx.dtype() == DType::BF16) {  // gelu_bf16's backward
+    Tensor gf = gx.dtype() == DType::F32 ? gx : Tensor::empty(gx.shape(), DType::F32, gx.device());
+    unary_backward(op, x.defined() ? as_f32(x) : x, y, gy, gf, alpha);
+    if (gx.dtype() != DType::F32) copy(gf, gx);
+    return;
+  }
   dispatch_float(gy.dtype(), "unary_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t n = gy.numel();

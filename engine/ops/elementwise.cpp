@@ -3,8 +3,6 @@
 // A binary op's gradient w.r.t. a broadcast input is summed back to that input's shape
 // (sum_to). Each op saves only what the requested gradients need: mul saves b only if a needs
 // a gradient, and a only if b does.
-#include <optional>
-
 #include "engine/ops/op_utils.h"
 
 namespace vt {
@@ -109,13 +107,11 @@ static bool grad_uses_x(UnaryOp op) {
   }
 }
 
-// y in x's dtype, or in `out` (BF16 from F32: gelu_bf16); the gradient is in g's dtype.
-static Tensor unary_op(UnaryOp op, const char* name, const Tensor& x, double alpha = 0.0,
-                       std::optional<DType> out = std::nullopt) {
+static Tensor unary_op(UnaryOp op, const char* name, const Tensor& x, double alpha = 0.0) {
   check_defined(name, x);
   check_float(name, x);
   Tensor xc = contiguous_raw(x);
-  Tensor y = out ? Tensor::empty(xc.shape(), *out, xc.device()) : empty_like(xc);
+  Tensor y = empty_like(xc);
   if (y.numel()) backend_for(x).unary(op, xc, y, alpha);
   if (auto ctx = grad_ctx({x})) {
     Tensor sx = grad_uses_x(op) ? xc : Tensor();
@@ -148,10 +144,26 @@ Tensor relu(const Tensor& x) { return unary_op(UnaryOp::Relu, "relu", x); }
 Tensor gelu(const Tensor& x, bool tanh_approx) {
   return tanh_approx ? unary_op(UnaryOp::GeluTanh, "gelu_tanh", x) : unary_op(UnaryOp::Gelu, "gelu", x);
 }
-Tensor gelu_bf16(const Tensor& x) {
-  check_defined("gelu_bf16", x);
-  if (x.dtype() != DType::F32) throw Error(std::string("gelu_bf16: expected an F32 tensor, got ") + dtype_name(x.dtype()));
-  return unary_op(UnaryOp::Gelu, "gelu_bf16", x, 0.0, DType::BF16);
+// y = GELU(x) in BF16, x F32 or BF16 (math in F32, Backend::unary); dx = GELU'(x) · dy, in F32
+// or (bf16_grad) BF16.
+Tensor gelu_bf16(const Tensor& x, bool bf16_grad) {
+  const char* name = "gelu_bf16";
+  check_defined(name, x);
+  if (x.dtype() != DType::F32 && x.dtype() != DType::BF16)
+    throw Error(std::string(name) + ": expected an F32 or BF16 tensor, got " + dtype_name(x.dtype()));
+  Tensor xc = contiguous_raw(x);
+  Tensor y = Tensor::empty(xc.shape(), DType::BF16, xc.device());
+  if (y.numel()) backend_for(x).unary(UnaryOp::Gelu, xc, y, 0.0);
+  if (auto ctx = grad_ctx({x})) {
+    Tensor sx = xc.detach();
+    record(y, name, ctx, [sx, bf16_grad](const Tensor& g) -> Grads {
+      Tensor gc = contiguous_raw(g.dtype() == DType::BF16 ? g.to(DType::F32) : g);  // (F32 from fc2's dX)
+      Tensor gx = Tensor::empty(gc.shape(), bf16_grad ? DType::BF16 : DType::F32, gc.device());
+      if (gx.numel()) backend_for(gc).unary_backward(UnaryOp::Gelu, sx, Tensor(), gc, gx, 0.0);
+      return {gx};
+    }, {sx});
+  }
+  return y;
 }
 Tensor quick_gelu(const Tensor& x) { return unary_op(UnaryOp::QuickGelu, "quick_gelu", x); }
 Tensor softplus(const Tensor& x) { return unary_op(UnaryOp::Softplus, "softplus", x); }

@@ -132,7 +132,7 @@ namespace {
 // itself where the backend can (Backend::gemm_bias); otherwise the output starts as base (or
 // the broadcast bias) and the GEMM accumulates into it (beta = 1): no separate pass.
 Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Tensor& b,
-                   const Tensor& base, double scale) {
+                   const Tensor& base, double scale, bool out_bf16 = false) {
   check_defined(name, x);
   check_defined(name, w, "weight");
   // Mixed precision: a frozen BF16 w with an F32 x (rounded here) or a BF16 x (gelu_bf16's
@@ -178,15 +178,21 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
   Tensor x2 = contiguous_raw(x);  // (R, K)
   Tensor wc = contiguous_raw(w);  // (N, K)
   const DType gemm_t = mixed ? DType::BF16 : x.dtype();
-  Tensor y = Tensor::empty(os, out_t, x.device());  // (R, N)
+  if (out_bf16 && (!mixed || base.defined() || (b.defined() && b.requires_grad())))
+    throw Error(std::string(name) + ": a BF16 output needs a frozen BF16 weight and a frozen bias (no base)");
+  Tensor y = Tensor::empty(os, out_bf16 ? DType::BF16 : out_t, x.device());  // (R, N)
   Backend& be = backend_for(x);
   if (y.numel()) {
     const Tensor xg = mixed ? x2.detach().to(DType::BF16) : x2;  // (R, K) in the GEMM's input type (no copy if BF16)
     const Tensor bc = b.defined() ? contiguous_raw(b) : Tensor();
-    // y = x Wᵀ + b in one product where the backend fuses the bias (scale is 1 with a bias)
-    if (!(bc.defined() && bc.dtype() == DType::F32 &&
-          be.gemm_bias(gemm_t, false, true, R, N, K, xg.raw(), K, wc.raw(), K, bc.data<float>(),
-                       y.data<float>(), N))) {
+    // y = x Wᵀ + b in one product where the backend fuses the bias (scale is 1 with a bias),
+    // or (BF16 y) rounds as it stores
+    const bool fused = (out_bf16 || (bc.defined() && out_t == DType::F32)) &&
+                       be.gemm_bias(gemm_t, false, true, R, N, K, xg.raw(), K, wc.raw(), K,
+                                    bc.defined() ? bc.data<float>() : nullptr, y.raw(), out_bf16, N);
+    if (!fused && out_bf16) {  // the backend has no fused form: F32, then rounded
+      y = linear_impl(name, x2.detach(), w, b.defined() ? b.detach() : Tensor(), Tensor(), 1.0).to(DType::BF16);
+    } else if (!fused) {
       if (base.defined()) be.copy(base, y);
       if (b.defined()) {
         Tensor rows = Tensor::make_view(y.storage(), {R, N}, {N, 1}, 0, y.dtype());  // (R, N)
@@ -206,7 +212,8 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
       Backend& be = backend_for(gc);
       Grads r(4);
       if (sw.defined()) {  // dX (R, K) = scale · g (R, N) · W (N, K)
-        r[0] = Tensor::empty(xs, gc.dtype(), gc.device());  // F32, also for a BF16 x
+        // F32, also for a BF16 x or g (gelu_bf16's gradient: already the rounding below)
+        r[0] = Tensor::empty(xs, mixed ? DType::F32 : gc.dtype(), gc.device());
         const Tensor gg = mixed ? gc.detach().to(DType::BF16) : gc;
         be.gemm(gemm_t, false, false, R, K, N, scale, gg.raw(), N, 0, sw.raw(), K, 0, 0.0,
                 r[0].raw(), K, 0, 1);
@@ -216,7 +223,7 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
         be.gemm(gc.dtype(), true, false, N, K, R, scale, gc.raw(), N, 0, sx.raw(), K, 0, 0.0,
                 r[1].raw(), K, 0, 1);
       }
-      if (nb) r[2] = sum(gc.reshape({R, N}), {0});
+      if (nb) r[2] = sum((gc.dtype() == DType::BF16 ? gc.to(DType::F32) : gc).reshape({R, N}), {0});
       if (nbase) r[3] = g;  // d base = g
       return r;
     }, {sx, sw});
@@ -228,6 +235,10 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   return linear_impl("linear", x, w, b, Tensor(), 1.0);
+}
+
+Tensor linear_bf16_out(const Tensor& x, const Tensor& w, const Tensor& b) {
+  return linear_impl("linear_bf16_out", x, w, b, Tensor(), 1.0, true);
 }
 
 Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double scale) {
