@@ -9,6 +9,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include <Eigen/Core>
@@ -54,13 +55,27 @@ inline double sum_nonneg_f32(const float* x, int64_t n) {
   return s;
 }
 
+// y = exp(x - shift), 16 lanes at a time, the tail as one padded block. A dynamic-size Eigen
+// expression would peel unaligned heads and tails into glibc's scalar expf: on 197-wide rows
+// (rows start anywhere) that was up to 30 scalar calls per row, 1.2 % of a BF16 training step.
+inline void exp_shifted(const float* x, float shift, float* y, int64_t n) {
+  using A16 = Eigen::Array<float, 16, 1>;
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) Eigen::Map<A16>(y + j) = (Eigen::Map<const A16>(x + j) - shift).exp();
+  if (j < n) {
+    A16 t = A16::Zero();
+    std::memcpy(t.data(), x + j, (n - j) * sizeof(float));
+    t = (t - shift).exp();
+    std::memcpy(y + j, t.data(), (n - j) * sizeof(float));
+  }
+}
+
 // One softmax row: y = exp(x - max x) / Σ exp(x - max x); exp in F32, Σ of the positive terms
 // as above. (2.7x the speed of the scalar loops it replaced on ViT-S's 197-wide rows.)
 inline void softmax_row(const float* x, float* y, int64_t n) {
   const float mx = CMap(x, n).maxCoeff();
-  Map ya(y, n);
-  ya = (CMap(x, n) - mx).exp();
-  ya *= (float)(1.0 / sum_nonneg_f32(y, n));
+  exp_shifted(x, mx, y, n);
+  Map(y, n) *= (float)(1.0 / sum_nonneg_f32(y, n));
 }
 
 // One softmax backward row: gx = y ⊙ (gy - Σ gy ⊙ y), the dot in double.
