@@ -121,6 +121,24 @@ void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, co
   });
 }
 
+namespace {
+
+// The op as a compile-time functor, so that the loops below vectorise. With binary_fwd's switch
+// inside them GCC kept scalar loops with a jump per element: the residual adds and gradient
+// sums of a training step ran at one float per iteration (3.5 % of a BF16 ViT-S step).
+template <typename T, typename F>
+void with_binary(BinaryOp op, F&& f) {
+  switch (op) {
+    case BinaryOp::Add: return f([](T a, T b) { return a + b; });
+    case BinaryOp::Sub: return f([](T a, T b) { return a - b; });
+    case BinaryOp::Mul: return f([](T a, T b) { return a * b; });
+    case BinaryOp::Div: return f([](T a, T b) { return a / b; });
+    default: return f([op](T a, T b) { return binary_fwd(op, a, b); });
+  }
+}
+
+}  // namespace
+
 void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   dispatch_float(out.dtype(), "binary", [&](auto tag) {
     using scalar_t = typename decltype(tag)::type;
@@ -128,35 +146,43 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
     const scalar_t* pb = b.data<scalar_t>();
     scalar_t* po = out.data<scalar_t>();
     const int64_t n = out.numel();
-    if (a.is_contiguous() && b.is_contiguous()) {  // same shape, no broadcast
-#pragma omp parallel for simd if (n > kParallelGrain)
-      for (int64_t i = 0; i < n; ++i) po[i] = binary_fwd(op, pa[i], pb[i]);
-      return;
-    }
-    // Rows of the innermost dim, each with its own stride per operand.
-    const Shape& shape = out.shape();
-    const int64_t nd = (int64_t)shape.size();
-    const int64_t inner = shape[nd - 1], outer = n / inner;
-    const int64_t sa = a.strides()[nd - 1], sb = b.strides()[nd - 1];
-    Shape os(shape.begin(), shape.end() - 1);
-    Shape as(a.strides().begin(), a.strides().end() - 1);
-    Shape bs(b.strides().begin(), b.strides().end() - 1);
-#pragma omp parallel for if (n > kParallelGrain)
-    for (int64_t o = 0; o < outer; ++o) {
-      const scalar_t* ra = pa + strided_offset(o, os, as);
-      const scalar_t* rb = pb + strided_offset(o, os, bs);
-      scalar_t* ro = po + o * inner;
-      if (sa == 1 && sb == 1) {
-#pragma omp simd
-        for (int64_t i = 0; i < inner; ++i) ro[i] = binary_fwd(op, ra[i], rb[i]);
-      } else if (sa == 1 && sb == 0) {
-        const scalar_t vb = rb[0];
-#pragma omp simd
-        for (int64_t i = 0; i < inner; ++i) ro[i] = binary_fwd(op, ra[i], vb);
-      } else {
-        for (int64_t i = 0; i < inner; ++i) ro[i] = binary_fwd(op, ra[i * sa], rb[i * sb]);
+    with_binary<scalar_t>(op, [&](auto fn) {
+      if (a.is_contiguous() && b.is_contiguous()) {  // same shape, no broadcast
+        // Local copies: through the lambda's captured references GCC reloaded the pointers
+        // every element and vectorised with gathers (half the speed of the scalar loop).
+        const scalar_t* A = pa;
+        const scalar_t* B = pb;
+        scalar_t* O = po;
+        const int64_t N = n;
+#pragma omp parallel for simd if (N > kParallelGrain)
+        for (int64_t i = 0; i < N; ++i) O[i] = fn(A[i], B[i]);
+        return;
       }
-    }
+      // Rows of the innermost dim, each with its own stride per operand.
+      const Shape& shape = out.shape();
+      const int64_t nd = (int64_t)shape.size();
+      const int64_t inner = shape[nd - 1], outer = n / inner;
+      const int64_t sa = a.strides()[nd - 1], sb = b.strides()[nd - 1];
+      Shape os(shape.begin(), shape.end() - 1);
+      Shape as(a.strides().begin(), a.strides().end() - 1);
+      Shape bs(b.strides().begin(), b.strides().end() - 1);
+#pragma omp parallel for if (n > kParallelGrain)
+      for (int64_t o = 0; o < outer; ++o) {
+        const scalar_t* ra = pa + strided_offset(o, os, as);
+        const scalar_t* rb = pb + strided_offset(o, os, bs);
+        scalar_t* ro = po + o * inner;
+        if (sa == 1 && sb == 1) {
+#pragma omp simd
+          for (int64_t i = 0; i < inner; ++i) ro[i] = fn(ra[i], rb[i]);
+        } else if (sa == 1 && sb == 0) {
+          const scalar_t vb = rb[0];
+#pragma omp simd
+          for (int64_t i = 0; i < inner; ++i) ro[i] = fn(ra[i], vb);
+        } else {
+          for (int64_t i = 0; i < inner; ++i) ro[i] = fn(ra[i * sa], rb[i * sb]);
+        }
+      }
+    });
   });
 }
 
