@@ -92,7 +92,8 @@ struct Backend {
   // ---- softmax over the last dim (rows of length x.size(-1)) ----
   // Both may run in place (y the same tensor as x, gx as gy): attention relies on it. For
   // attention's BF16 products, y (forward) or gx (backward) may be BF16 with F32 inputs
-  // (softmax, not log): each row computed in F32 and rounded as it is stored.
+  // (softmax, not log): each row computed in F32 and rounded as it is stored; the backward
+  // may also read a BF16 y (attention's P, kept in BF16).
   virtual void softmax(const Tensor& x, Tensor& y, bool log) = 0;
   virtual void softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) = 0;
 

@@ -297,6 +297,14 @@ TEST_CASE("bf16: softmax and its backward stored in BF16 are the F32 kernels' ro
     be.softmax_backward(y32, gy, g32, false);
     be.softmax_backward(y32, gy, g16, false);
     CHECK(g16.to(DType::F32).to_vector() == g32.to(DType::BF16).to(DType::F32).to_vector());
+    // The backward reading a kept BF16 P: the F32 kernel on P widened, into F32 or BF16.
+    Tensor gw = Tensor::empty(x.shape(), DType::F32), gr = Tensor::empty(x.shape(), DType::F32),
+           gr16 = Tensor::empty(x.shape(), DType::BF16);
+    be.softmax_backward(y16.to(DType::F32), gy, gw, false);
+    be.softmax_backward(y16, gy, gr, false);
+    be.softmax_backward(y16, gy, gr16, false);
+    CHECK(gr.to_vector() == gw.to_vector());
+    CHECK(gr16.to(DType::F32).to_vector() == gw.to(DType::BF16).to(DType::F32).to_vector());
   }
   Tensor x = rand_tensor({2, 4}, 1, DType::F32), y16 = Tensor::empty({2, 4}, DType::BF16);
   CHECK_THROWS_WITH(be.softmax(x, y16, true), Catch::Contains("softmax (not log_softmax)"));

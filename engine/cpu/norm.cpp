@@ -15,7 +15,8 @@
 //
 // The softmax kernels may run in place (y aliasing x, gx aliasing gy): each element is read
 // before it is written at the same index. Attention relies on this. y (forward) or gx
-// (backward) may also be BF16 with F32 inputs: rows computed in F32, stored rounded.
+// (backward) may also be BF16 with F32 inputs: rows computed in F32, stored rounded; and the
+// backward may read a BF16 y (attention keeps P in BF16).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -113,13 +114,26 @@ void CpuBackend::softmax(const Tensor& x, Tensor& y, bool log) {
 }
 
 void CpuBackend::softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) {
-  if (gx.dtype() == DType::BF16) {
-    check_bf16_out("softmax_backward", y, log);
-    const int64_t D = y.size(-1);
-    const float *py = y.data<float>(), *pg = gy.data<float>();
-    return rows_to_bf16(rows_of(y, D), D, gx.data<uint16_t>(), [&](int64_t r, float* row) {
-      vec::softmax_backward_row(py + r * D, pg + r * D, row, D);
-    });
+  if (y.dtype() == DType::BF16 || gx.dtype() == DType::BF16) {  // attention's BF16 P and dS
+    if (log || gy.dtype() != DType::F32 || (y.dtype() != DType::F32 && y.dtype() != DType::BF16) ||
+        (gx.dtype() != DType::F32 && gx.dtype() != DType::BF16))
+      throw Error("softmax_backward: BF16 y or gx takes F32 gy (softmax, not log_softmax)");
+    const int64_t D = y.size(-1), R = rows_of(y, D);
+    const float* pg = gy.data<float>();
+    const bool y16 = y.dtype() == DType::BF16, g16 = gx.dtype() == DType::BF16;
+#pragma omp parallel if (R * D > kParallelGrain)
+    {
+      std::vector<float> ybuf(y16 ? D : 0), obuf(g16 ? D : 0);
+#pragma omp for
+      for (int64_t r = 0; r < R; ++r) {
+        const float* yr = y16 ? ybuf.data() : y.data<float>() + r * D;
+        if (y16) bf16_to_float_n(y.data<uint16_t>() + r * D, ybuf.data(), D);
+        float* orow = g16 ? obuf.data() : gx.data<float>() + r * D;
+        vec::softmax_backward_row(yr, pg + r * D, orow, D);
+        if (g16) float_to_bf16_n(orow, gx.data<uint16_t>() + r * D, D);
+      }
+    }
+    return;
   }
   dispatch_float(y.dtype(), log ? "log_softmax_backward" : "softmax_backward", [&](auto tag) {
     using scalar_t = typename decltype(tag)::type;

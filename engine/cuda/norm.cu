@@ -246,6 +246,10 @@ void CudaBackend::softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx
   activate();
   check_device("softmax_backward", *this, y);
   const char* name = log ? "log_softmax_backward" : "softmax_backward";
+  if (y.dtype() == DType::BF16) {  // attention's kept P: widened first
+    const Tensor yf = as_f32(y);
+    return softmax_backward(yf, gy, gx, log);
+  }
   if (gx.dtype() == DType::BF16) {
     check_bf16_out(name, y, log);
     const int64_t D = y.dim() ? y.size(-1) : 1, R = rows_of(y, D);
