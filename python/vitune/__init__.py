@@ -20,9 +20,11 @@ the command prints. Errors raise vitune.Error, or vitune.UsageError for a bad op
 import json as _json
 import os as _os
 
-# The engine's OpenMP threads should wait passively (see engine/runtime.h); libgomp reads this
-# once, when it loads with the extension below.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The engine's OpenMP threads should wait passively after a short spin (see engine/runtime.h);
+# libgomp reads these once, when it loads with the extension below.
+if "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    _os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
 from ._vitune import (Error, Model, UsageError, create_model, load_model, methods,  # noqa: E402
                       models, run_cli)
