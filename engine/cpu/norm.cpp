@@ -19,6 +19,7 @@
 // backward may read a BF16 y (attention keeps P in BF16).
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -43,40 +44,44 @@ inline double xhat(const T* x, int64_t j, double mean, double rstd) {
 }  // namespace
 
 // ---------------------------------------------------------------- softmax
-// Rows of an F32 computation stored in BF16 (attention's probabilities and dS for their BF16
-// products, engine/ops/attention.cpp): each row is computed in F32 into a per-thread buffer
-// that stays in L1 and is rounded as it is stored, instead of an F32 tensor written, read back
-// and rounded by a second pass.
+// Rows where an operand is BF16 (attention's P and dS for its BF16 products,
+// engine/ops/attention.cpp): each row of `in` is used as F32 (widened into a per-thread buffer
+// if BF16), and each row of `out` is computed in F32 (into a buffer that stays in L1 if BF16,
+// rounded as it is stored) — no whole-tensor F32 copy written, read back and rounded.
 namespace {
 
 template <typename RowF>
-void rows_to_bf16(int64_t R, int64_t D, uint16_t* out, RowF&& row) {
+void f32_rows(const Tensor& in, Tensor& out, int64_t D, RowF&& row) {  // row(r, in_row, out_row)
+  const int64_t R = rows_of(in, D);
+  const bool in16 = in.dtype() == DType::BF16, out16 = out.dtype() == DType::BF16;
 #pragma omp parallel if (R * D > kParallelGrain)
   {
-    std::vector<float> buf(D);
+    std::vector<float> ibuf(in16 ? D : 0), obuf(out16 ? D : 0);
 #pragma omp for
     for (int64_t r = 0; r < R; ++r) {
-      row(r, buf.data());
-      float_to_bf16_n(buf.data(), out + r * D, D);
+      if (in16) bf16_to_float_n(in.data<uint16_t>() + r * D, ibuf.data(), D);
+      float* orow = out16 ? obuf.data() : out.data<float>() + r * D;
+      row(r, in16 ? ibuf.data() : in.data<float>() + r * D, orow);
+      if (out16) float_to_bf16_n(orow, out.data<uint16_t>() + r * D, D);
     }
   }
 }
 
-void check_bf16_out(const char* name, const Tensor& in, bool log) {
-  if (in.dtype() != DType::F32 || log)
-    throw Error(std::string(name) + ": a BF16 output needs F32 input and softmax (not log_softmax), got " +
-                dtype_name(in.dtype()));
+void check_bf16_operands(const char* name, std::initializer_list<const Tensor*> f32_or_bf16,
+                         const Tensor* f32_only, bool log) {
+  bool ok = !log && (!f32_only || f32_only->dtype() == DType::F32);
+  for (const Tensor* t : f32_or_bf16) ok = ok && (t->dtype() == DType::F32 || t->dtype() == DType::BF16);
+  if (!ok)
+    throw Error(std::string(name) + ": a BF16 operand needs F32 input and gradient, and softmax (not log_softmax)");
 }
 
 }  // namespace
 
 void CpuBackend::softmax(const Tensor& x, Tensor& y, bool log) {
   if (y.dtype() == DType::BF16) {
-    check_bf16_out("softmax", x, log);
+    check_bf16_operands("softmax", {&y}, &x, log);
     const int64_t D = x.size(-1);
-    const float* px = x.data<float>();
-    return rows_to_bf16(rows_of(x, D), D, y.data<uint16_t>(),
-                        [&](int64_t r, float* row) { vec::softmax_row(px + r * D, row, D); });
+    return f32_rows(x, y, D, [&](int64_t, const float* xr, float* yr) { vec::softmax_row(xr, yr, D); });
   }
   dispatch_float(x.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {
     using scalar_t = typename decltype(tag)::type;
@@ -115,25 +120,12 @@ void CpuBackend::softmax(const Tensor& x, Tensor& y, bool log) {
 
 void CpuBackend::softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) {
   if (y.dtype() == DType::BF16 || gx.dtype() == DType::BF16) {  // attention's BF16 P and dS
-    if (log || gy.dtype() != DType::F32 || (y.dtype() != DType::F32 && y.dtype() != DType::BF16) ||
-        (gx.dtype() != DType::F32 && gx.dtype() != DType::BF16))
-      throw Error("softmax_backward: BF16 y or gx takes F32 gy (softmax, not log_softmax)");
-    const int64_t D = y.size(-1), R = rows_of(y, D);
+    check_bf16_operands("softmax_backward", {&y, &gx}, &gy, log);
+    const int64_t D = y.size(-1);
     const float* pg = gy.data<float>();
-    const bool y16 = y.dtype() == DType::BF16, g16 = gx.dtype() == DType::BF16;
-#pragma omp parallel if (R * D > kParallelGrain)
-    {
-      std::vector<float> ybuf(y16 ? D : 0), obuf(g16 ? D : 0);
-#pragma omp for
-      for (int64_t r = 0; r < R; ++r) {
-        const float* yr = y16 ? ybuf.data() : y.data<float>() + r * D;
-        if (y16) bf16_to_float_n(y.data<uint16_t>() + r * D, ybuf.data(), D);
-        float* orow = g16 ? obuf.data() : gx.data<float>() + r * D;
-        vec::softmax_backward_row(yr, pg + r * D, orow, D);
-        if (g16) float_to_bf16_n(orow, gx.data<uint16_t>() + r * D, D);
-      }
-    }
-    return;
+    return f32_rows(y, gx, D, [&](int64_t r, const float* yr, float* orow) {
+      vec::softmax_backward_row(yr, pg + r * D, orow, D);
+    });
   }
   dispatch_float(y.dtype(), log ? "log_softmax_backward" : "softmax_backward", [&](auto tag) {
     using scalar_t = typename decltype(tag)::type;
