@@ -89,6 +89,20 @@ struct Backend {
     return false;
   }
 
+  // Two batch dims: C[o][i] = alpha·op(A[o][i])·op(B[o][i]) + beta·C[o][i] for o < outer,
+  // i < batch, each operand's matrices stride_x apart within a group and outer_x apart between
+  // groups (attention's (B, H) products on views of a packed qkv or a merged-head buffer, where
+  // the two dims do not collapse to one stride). dtype as gemm's. False when the backend has no
+  // such form: the caller then calls gemm once per group.
+  virtual bool gemm_batch2(DType /*dtype*/, bool /*trans_a*/, bool /*trans_b*/, int64_t /*m*/, int64_t /*n*/,
+                           int64_t /*k*/, double /*alpha*/, const void* /*a*/, int64_t /*lda*/,
+                           int64_t /*stride_a*/, int64_t /*outer_a*/, const void* /*b*/, int64_t /*ldb*/,
+                           int64_t /*stride_b*/, int64_t /*outer_b*/, double /*beta*/, void* /*c*/,
+                           int64_t /*ldc*/, int64_t /*stride_c*/, int64_t /*outer_c*/, int64_t /*batch*/,
+                           int64_t /*outer*/) {
+    return false;
+  }
+
   // ---- softmax over the last dim (rows of length x.size(-1)) ----
   // Both may run in place (y the same tensor as x, gx as gy): attention relies on it. For
   // attention's BF16 products, y (forward) or gx (backward) may be BF16 with F32 inputs

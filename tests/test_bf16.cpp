@@ -122,6 +122,47 @@ TEST_CASE("bf16: GEMM against an F64 reference within the F32-accumulation bound
   }
 }
 
+TEST_CASE("gemm_batch2: two batch dims with their own strides equal one gemm per group", "[bf16][gemm]") {
+  // C[o][i] = alpha·op(A[o][i])·op(B[o][i]) + beta·C[o][i] on attention's layouts: A the q of a
+  // (nb, N, 3, nh, Dh) packed buffer (heads Dh apart, images N·3·nh·Dh apart), C a merged-head
+  // (nb, M, nh, n) buffer, B contiguous or broadcast over the outer dim. F32 and BF16 products.
+  const int64_t nb = 3, nh = 4, n_tok = 19, dh = 8, n = 5;
+  struct Case { DType dt; bool ta, tb, bcast_b; double alpha, beta; };
+  for (Case c : {Case{DType::F32, false, true, false, 0.5, 0.0}, Case{DType::F32, true, false, true, 1.0, 1.0},
+                 Case{DType::BF16, false, false, false, 1.0, 0.0}, Case{DType::BF16, true, true, false, -2.0, 0.5}}) {
+    INFO(dtype_name(c.dt) << " ta " << c.ta << " tb " << c.tb << " bcast_b " << c.bcast_b);
+    const int64_t M = c.ta ? dh : n_tok, K = c.ta ? n_tok : dh;  // op(A): (M, K), op(B): (K, n)
+    Tensor packed = bf16_exact({nb, n_tok, 3, nh, dh}, 5).to(c.dt);
+    Tensor bmat = bf16_exact({c.bcast_b ? 1 : nb, nh, c.tb ? n : K, c.tb ? K : n}, 6).to(c.dt);
+    Tensor got = rand_tensor({nb, M, nh, n}, 7, DType::F32), want = got.clone();
+    const size_t es = dtype_size(c.dt);
+    const int64_t lda = 3 * nh * dh, sa = dh, oa = n_tok * 3 * nh * dh;
+    const int64_t ldb = bmat.size(3), sb = bmat.size(2) * bmat.size(3), ob = c.bcast_b ? 0 : nh * sb;
+    const int64_t ldc = nh * n, sc = n, oc = M * nh * n;
+    Backend& be = backend_for(packed);
+    const bool handled = be.gemm_batch2(c.dt, c.ta, c.tb, M, n, K, c.alpha, packed.raw(), lda, sa, oa, bmat.raw(),
+                                        ldb, sb, ob, c.beta, got.raw(), ldc, sc, oc, nh, nb);
+#ifdef VT_TEST_WITH_DNNL
+    REQUIRE(handled);  // oneDNN's 4-D matmul takes every one of these
+#endif
+    if (!handled) continue;  // callers then loop over the groups, which is the reference below
+    for (int64_t o = 0; o < nb; ++o)
+      be.gemm(c.dt, c.ta, c.tb, M, n, K, c.alpha, static_cast<const char*>(packed.raw()) + o * oa * es, lda, sa,
+              static_cast<const char*>(bmat.raw()) + o * ob * es, ldb, sb, c.beta, want.data<float>() + o * oc, ldc,
+              sc, nh);
+    const auto g = got.to_vector(), w = want.to_vector(), c0 = rand_tensor({nb, M, nh, n}, 7, DType::F32).to_vector();
+    double worst = 0, moved = 0;
+    for (size_t i = 0; i < g.size(); ++i) {
+      const double r = std::abs(g[i] - w[i]) / (1.0 + std::abs(w[i]));
+      if (!(r <= worst)) worst = r;
+      moved = std::max(moved, std::abs(w[i] - c0[i]));
+    }
+    INFO("worst relative difference " << worst);
+    REQUIRE(worst < 1e-5);   // the same sums, perhaps in another order
+    REQUIRE(moved > 1e-3);   // and the reference did write C
+  }
+}
+
 TEST_CASE("bf16: linear with a frozen BF16 weight against its F32 path", "[bf16][linear]") {
   // y = x Wᵀ + b with W in BF16: x is rounded to BF16 (relative error ≤ 2⁻⁹ per element), so
   // |y − y_f32| ≤ 2⁻⁹·Σ|x||w| (+ F32 summation). dX likewise with g rounded.

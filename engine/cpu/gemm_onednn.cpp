@@ -8,6 +8,8 @@
 //   bias   either, C = op(A)·op(B) + bias with linear's bias as the matmul's bias argument
 //          (Backend::gemm_bias): C is written once, not first filled with the bias and then read;
 //          C may be BF16 there (the sums F32, rounded as stored: linear_bf16_out)
+//   batch2 either, over two batch dims with their own strides (attention's heads within images
+//          on a packed or merged-head buffer: Backend::gemm_batch2), one 4-D matmul
 // Each product is one matmul primitive over the whole batch, made once per shape and kept (a
 // training step has a few dozen shapes). Without oneDNN, or where it has no implementation for
 // this CPU, F32 products go to Eigen (gemm.cpp), and BF16 ones are widened to F32 first: the
@@ -43,8 +45,9 @@ struct Key {
   bool c_bf16;  // C stored in BF16 (alpha 1, beta 0)
   int64_t m, n, k, lda, sa, ldb, sb, ldc, sc, batch;
   float alpha, beta;
+  int64_t outer = 1, oa = 0, ob = 0, oc = 0;  // a second (outer) batch dim, and its strides
   bool operator==(const Key& o) const {
-    return bf16 == o.bf16 && ta == o.ta && tb == o.tb && bias == o.bias && c_bf16 == o.c_bf16 && m == o.m && n == o.n && k == o.k && lda == o.lda &&
+    return outer == o.outer && oa == o.oa && ob == o.ob && oc == o.oc && bf16 == o.bf16 && ta == o.ta && tb == o.tb && bias == o.bias && c_bf16 == o.c_bf16 && m == o.m && n == o.n && k == o.k && lda == o.lda &&
            sa == o.sa && ldb == o.ldb && sb == o.sb && ldc == o.ldc && sc == o.sc &&
            batch == o.batch && alpha == o.alpha && beta == o.beta;
   }
@@ -52,7 +55,7 @@ struct Key {
 struct KeyHash {
   size_t operator()(const Key& k) const {
     size_t h = (size_t)k.c_bf16 * 16 + (size_t)k.bias * 8 + (size_t)k.bf16 * 4 + (size_t)k.ta * 2 + k.tb;
-    for (int64_t v : {k.m, k.n, k.k, k.lda, k.sa, k.ldb, k.sb, k.ldc, k.sc, k.batch})
+    for (int64_t v : {k.m, k.n, k.k, k.lda, k.sa, k.ldb, k.sb, k.ldc, k.sc, k.batch, k.outer, k.oa, k.ob, k.oc})
       h = h * 1000003u ^ (size_t)v;
     float f[2] = {k.alpha, k.beta};
     uint64_t bits;
@@ -65,13 +68,20 @@ struct Prim {
   dnnl::memory::desc a, b, c, bias;
 };
 
-// (batch, rows, cols) with element strides; a batch stride of 0 is a broadcast batch dim of 1.
+// (batch, rows, cols) with element strides, or (outer, batch, rows, cols) when there is an
+// outer batch dim; a batch stride of 0 is a broadcast batch dim of 1.
 dnnl::memory::desc desc(bool trans, int64_t batch, int64_t rows, int64_t cols, int64_t ld,
-                        int64_t stride, dnnl::memory::data_type dt) {
+                        int64_t stride, dnnl::memory::data_type dt, int64_t outer = 1,
+                        int64_t outer_stride = 0) {
   using dims = dnnl::memory::dims;
   const bool bcast = stride == 0 || batch == 1;
-  const dims d = {bcast ? 1 : batch, rows, cols};
-  const dims s = {bcast ? rows * cols : stride, trans ? 1 : ld, trans ? ld : 1};
+  dims d = {bcast ? 1 : batch, rows, cols};
+  dims s = {bcast ? rows * cols : stride, trans ? 1 : ld, trans ? ld : 1};
+  if (outer > 1) {
+    const bool obcast = outer_stride == 0;
+    d.insert(d.begin(), obcast ? 1 : outer);
+    s.insert(s.begin(), obcast ? d[1] * s[0] : outer_stride);
+  }
   return dnnl::memory::desc(d, dt, s);
 }
 
@@ -99,9 +109,10 @@ bool dnnl_gemm(const Key& key, const void* a, const void* b, void* c, const floa
       using dt = dnnl::memory::data_type;
       Prim p;
       const dt in = key.bf16 ? dt::bf16 : dt::f32;
-      p.a = desc(key.ta, key.batch, key.m, key.k, key.lda, key.sa, in);
-      p.b = desc(key.tb, key.batch, key.k, key.n, key.ldb, key.sb, in);
-      p.c = desc(false, key.batch, key.m, key.n, key.ldc, key.sc, key.c_bf16 ? dt::bf16 : dt::f32);
+      p.a = desc(key.ta, key.batch, key.m, key.k, key.lda, key.sa, in, key.outer, key.oa);
+      p.b = desc(key.tb, key.batch, key.k, key.n, key.ldb, key.sb, in, key.outer, key.ob);
+      p.c = desc(false, key.batch, key.m, key.n, key.ldc, key.sc, key.c_bf16 ? dt::bf16 : dt::f32,
+                 key.outer, key.oc);
       if (key.bias) p.bias = desc(false, 1, 1, key.n, key.n, 0, dt::f32);  // (1, 1, n): every row
       dnnl::primitive_attr attr;
       if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
@@ -154,6 +165,24 @@ bool CpuBackend::gemm_bias(DType dtype, bool ta, bool tb, int64_t m, int64_t n, 
   return dnnl_gemm({dtype == DType::BF16, ta, tb, bias != nullptr, c_bf16, m, n, k, lda, 0, ldb, 0, ldc, 0, 1,
                     1.0f, 0.0f},
                    a, b, c, bias);
+#else
+  return false;
+#endif
+}
+
+bool CpuBackend::gemm_batch2(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                             const void* a, int64_t lda, int64_t sa, int64_t oa, const void* b, int64_t ldb,
+                             int64_t sb, int64_t ob, double beta, void* c, int64_t ldc, int64_t sc,
+                             int64_t oc, int64_t batch, int64_t outer) {
+#ifdef VT_WITH_DNNL
+  // The output's outer stride must not be 0 (a broadcast C would be written by every group).
+  if ((dtype != DType::F32 && dtype != DType::BF16) || m == 0 || n == 0 || k == 0 || batch == 0 ||
+      outer < 2 || oc == 0)
+    return false;
+  Key key{dtype == DType::BF16, ta, tb, false, false, m, n, k, lda, sa, ldb, sb, ldc, sc, batch,
+          (float)alpha, (float)beta};
+  key.outer = outer, key.oa = oa, key.ob = ob, key.oc = oc;
+  return dnnl_gemm(key, a, b, c);
 #else
   return false;
 #endif

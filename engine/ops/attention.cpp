@@ -70,7 +70,8 @@ Mat as_mat(const Tensor& x) {
 // C[b,h] = alpha · op(A[b,h]) · op(B[b,h]) + beta · C[b,h], with C a (B, H, m, n) tensor of
 // row-major matrices (contiguous, or e.g. a (B, m, H, n) buffer seen through a permute). One
 // GEMM call over all B·H matrices when the batch dims of A, B and C each collapse to one stride,
-// else one call (batched over H) per b. A and B share a dtype: C's, or BF16 with an F32 C
+// else one call over both batch dims where the backend has it (Backend::gemm_batch2), else one
+// call (batched over H) per b. A and B share a dtype: C's, or BF16 with an F32 C
 // (Backend::gemm's mixed form).
 void bgemm(const Mat& A, const Mat& Bm, Tensor& C, int64_t m, int64_t n, int64_t k,
            double alpha, double beta) {
@@ -91,6 +92,9 @@ void bgemm(const Mat& A, const Mat& Bm, Tensor& C, int64_t m, int64_t n, int64_t
             pc, ldc, sc, nb * nh);
     return;
   }
+  if (be.gemm_batch2(A.t.dtype(), A.trans, Bm.trans, m, n, k, alpha, pa, A.ld, A.sh, A.sb, pb, Bm.ld,
+                     Bm.sh, Bm.sb, beta, pc, ldc, ch, cb, nh, nb))
+    return;
   for (int64_t b = 0; b < nb; ++b)
     be.gemm(A.t.dtype(), A.trans, Bm.trans, m, n, k, alpha, pa + b * A.sb * es, A.ld, A.sh,
             pb + b * Bm.sb * es, Bm.ld, Bm.sh, beta, pc + b * cb * ec, ldc, ch, nh);
