@@ -46,6 +46,9 @@ struct Backend {
   // ---- memory ----
   virtual void* alloc(size_t nbytes) = 0;
   virtual void free(void* p, size_t nbytes) = 0;
+  // Hands what the allocator keeps for reuse back to the system: after a one-off burst of
+  // frees, such as a model's F32 weights replaced by BF16 copies (nn/precision.cpp).
+  virtual void release_cached() {}
   // Element-wise copy with any strides on both sides (same shape); converts dtype if they
   // differ. Both on this device, except that host<->device copies with contiguous tensors
   // go through the device backend (the CPU backend only copies host to host).

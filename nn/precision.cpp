@@ -1,6 +1,7 @@
 // precision.cpp — the mixed-precision policy (see precision.h).
 #include "nn/precision.h"
 
+#include "engine/backend.h"
 #include "nn/layers.h"
 
 namespace vt::nn {
@@ -37,6 +38,9 @@ int64_t apply_precision(Module& model, Precision p) {
   for (Tensor& w : weights)
     if (w.defined() && !w.requires_grad() && w.dtype() == DType::F32) {
       convert_in_place(w, [](const Tensor& t) { return t.to(DType::BF16); });
+      // The F32 block goes back to the system now, not into the allocator's cache: the peak
+      // stays at the F32 model plus one weight, not the F32 and the BF16 model together.
+      backend_for(w.device()).release_cached();
       ++n;
     }
   return n;

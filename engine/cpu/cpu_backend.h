@@ -10,6 +10,7 @@ struct CpuBackend final : Backend {
   // memory.cpp
   void* alloc(size_t nbytes) override;
   void free(void* p, size_t nbytes) override;
+  void release_cached() override;
   void copy(const Tensor& src, Tensor& dst) override;
   void fill(Tensor& dst, double value) override;
   // elementwise.cpp

@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -78,6 +81,19 @@ void CpuBackend::free(void* p, size_t nbytes) {
     }
   }
   std::free(p);
+}
+
+void CpuBackend::release_cached() {
+  if (!kCache) return;
+  BlockCache& c = cache();
+  std::lock_guard<std::mutex> l(c.mu);
+  for (auto& [cls, blocks] : c.free_blocks)
+    for (void* p : blocks) std::free(p);
+  c.free_blocks.clear();
+  c.cached = 0;
+#if defined(__GLIBC__)
+  malloc_trim(0);  // and glibc's free heap pages
+#endif
 }
 
 static double load_as_double(DType t, const char* p) {
