@@ -18,7 +18,9 @@
 //   attention's QKᵀ and PV and their backward (engine/ops/attention.cpp), where the block's
 //   qkv projection is frozen      Q, K, V, P, dO, dS rounded to BF16, F32 sums, F32 out;
 //                                 the softmax F32, storing P and dS in BF16 as it writes
-//                                 them; Q, K, V and P saved in BF16
+//                                 them; Q, K, V and P saved in BF16; where qkv has no tuner
+//                                 either, its GEMM stores Q, K, V in BF16 (one packed tensor,
+//                                 no F32 copy rounded by a second pass)
 //   convolutions                  F32 (not yet BF16)
 //   trainable parameters (tuners, heads, decoders), their gradients, AdamW's moments
 //                                 F32: master weights; adapter files stay F32

@@ -233,9 +233,11 @@ TEST_CASE("bf16: gelu_bf16 into a BF16 linear is gelu rounded, and the same numb
 TEST_CASE("bf16: the policy converts frozen GEMM weights only; adapter gradients agree with F32", "[bf16][peft]") {
   // LoRA on qkv and fc2 keeps the MLP's activations F32 (a tuner reads fc2's input); on qkv
   // alone the MLP runs its BF16 path (fc1 → BF16, GELU BF16 in and out, BF16 gradient).
-  for (std::string name : {"vit_test_tiny", "swin_test_tiny", "vit_test_tiny:qkv"}) {
+  // On fc2 alone, qkv has no tuner: its GEMM stores Q, K, V in BF16 for attention.
+  for (std::string name : {"vit_test_tiny", "swin_test_tiny", "vit_test_tiny:qkv", "vit_test_tiny:fc2"}) {
     INFO(name);
-    const std::string targets = name.find(":qkv") != std::string::npos ? "qkv" : "qkv,fc2";
+    const size_t colon = name.find(':');
+    const std::string targets = colon != std::string::npos ? name.substr(colon + 1) : "qkv,fc2";
     name = name.substr(0, name.find(':'));
     auto make = [&] {
       manual_seed(21);
@@ -390,7 +392,30 @@ TEST_CASE("bf16: attention with BF16 products against its F32 path, forward and 
       CHECK(rel(grads[n + i], grads[i]) > 0);  // the BF16 path did run
     }
   }
+  // BF16 q, k, v (a frozen qkv that stores its output in BF16: nn/layers.cpp) are the F32
+  // route's rounding done beforehand: with BF16-exact values the output and the packed gradient
+  // are the same numbers, bit for bit, with and without a mask.
+  for (bool masked : {false, true}) {
+    INFO("BF16 packed qkv, mask " << masked);
+    const Tensor packed = bf16_exact({B, Nq, 3, H, Dh}, 16), go = rand_tensor({B, H, Nq, Dh}, 17, DType::F32);
+    const Tensor mask = masked ? rand_tensor({1, H, Nq, Nq}, 18, DType::F32, -2.0, 0.0) : Tensor();
+    Tensor p32 = packed.clone().set_requires_grad(true), p16 = packed.to(DType::BF16).set_requires_grad(true);
+    Tensor o32 = scaled_dot_product_attention_qkv(p32, mask, std::nullopt, DType::BF16);
+    Tensor o16 = scaled_dot_product_attention_qkv(p16, mask, std::nullopt, DType::BF16);
+    REQUIRE(o16.dtype() == DType::F32);
+    CHECK(o16.detach().to_vector() == o32.detach().to_vector());
+    sum(mul(o32, go)).backward();
+    sum(mul(o16, go)).backward();
+    REQUIRE(p16.grad().defined());
+    CHECK(p16.grad().to(DType::F32).to_vector() == p32.grad().to_vector());
+    CHECK(sum(abs(p32.grad())).item() > 0);
+  }
+  const Tensor q16 = rand_tensor({1, 1, 2, 2}, 1, DType::F32).to(DType::BF16);
+  CHECK_THROWS_WITH(scaled_dot_product_attention(q16, q16, q16, rand_tensor({1, 1, 2, 2}, 2), std::nullopt, DType::BF16),
+                    Catch::Contains("with BF16 q, k, v the mask must be F32"));
+  CHECK_THROWS_WITH(scaled_dot_product_attention(q16, q16, q16, Tensor(), std::nullopt, DType::F32),
+                    Catch::Contains("expected an F32 or F64 tensor, got BF16"));
   CHECK_THROWS_WITH(scaled_dot_product_attention(rand_tensor({1, 1, 2, 2}, 1), rand_tensor({1, 1, 2, 2}, 2),
                                                  rand_tensor({1, 1, 2, 2}, 3), Tensor(), std::nullopt, DType::BF16),
-                    Catch::Contains("BF16 products take F32 q, k, v"));
+                    Catch::Contains("BF16 products take F32 or BF16 q, k, v"));
 }

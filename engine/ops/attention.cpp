@@ -32,7 +32,8 @@
 // its backward compute in F32 and store P (forward) and dS (backward, unless the mask needs
 // its gradient) rounded to BF16 as they write them, with no F32 copy. Q, K, V and P are kept in
 // BF16 (half the bytes; P is not recomputed), and the softmax backward reads P widened to F32.
-// Inputs, output and gradients stay F32.
+// Output and gradients are F32. Inputs are F32, or BF16 with BF16 products (the packed qkv of
+// a frozen projection with no tuner, stored in BF16 by its GEMM: nn/layers.cpp), read in place.
 #include <cmath>
 
 #include "engine/ops/op_utils.h"
@@ -135,7 +136,8 @@ double check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
   check_defined(name, q, "q");
   check_defined(name, k, "k");
   check_defined(name, v, "v");
-  check_float(name, q);
+  // BF16 q, k, v (a frozen qkv projection that stores its output in BF16) with BF16 products
+  if (!(q.dtype() == DType::BF16 && products == DType::BF16)) check_float(name, q);
   check_same(name, q, k);
   check_same(name, q, v);
   if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4)
@@ -148,15 +150,21 @@ double check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
   if (v.size(2) != Nk) shape_error(q, k, v, "k and v sequence lengths differ");
   const Shape sshape{B, H, Nq, Nk};
   if (mask.defined()) {
-    check_same(name, q, mask);
+    if (q.dtype() == DType::BF16) {
+      if (mask.dtype() != DType::F32 || mask.device() != q.device())
+        throw Error(std::string(name) + ": with BF16 q, k, v the mask must be F32 on " + q.device().str() +
+                    ", got " + dtype_name(mask.dtype()) + " on " + mask.device().str());
+    } else {
+      check_same(name, q, mask);
+    }
     if (mask.dim() > 4 || broadcast_shapes(mask.shape(), sshape, name) != sshape)
       throw Error(std::string(name) + ": mask of shape " + shape_str(mask.shape()) +
                   " does not broadcast to the scores " + shape_str(sshape));
   }
   if (products != DType::F32 && products != DType::BF16)
     throw Error(std::string(name) + ": products in " + dtype_name(products) + " (F32 or BF16)");
-  if (products == DType::BF16 && q.dtype() != DType::F32)
-    throw Error(std::string(name) + ": BF16 products take F32 q, k, v, got " + dtype_name(q.dtype()));
+  if (products == DType::BF16 && q.dtype() != DType::F32 && q.dtype() != DType::BF16)
+    throw Error(std::string(name) + ": BF16 products take F32 or BF16 q, k, v, got " + dtype_name(q.dtype()));
   return scale_opt ? *scale_opt : 1.0 / std::sqrt((double)Dh);
 }
 
@@ -174,10 +182,12 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& m
 
   // O is written as (B, Nq, H, Dv) and returned as its (B, H, Nq, Dv) view: the heads' merge
   // that follows (transpose(1, 2) + reshape to (B, Nq, H·Dv)) is then a view, not a copy.
-  Tensor out = Tensor::empty({B, Nq, H, Dv}, q.dtype(), q.device()).permute({0, 2, 1, 3});
+  // O is F32 also for BF16 q, k, v (then read as they are, views of the packed BF16 qkv).
+  const DType io_t = bf16 ? DType::F32 : q.dtype();
+  Tensor out = Tensor::empty({B, Nq, H, Dv}, io_t, q.device()).permute({0, 2, 1, 3});
   Mat mq = as_mat(in_products(q, products)), mk = as_mat(in_products(k, products)),
       mv = as_mat(in_products(v, products));
-  Tensor P = attention_probs(mq, mk, mask, sshape, scale, q, bf16);                  // F32 or BF16
+  Tensor P = attention_probs(mq, mk, mask, sshape, scale, out, bf16);                // F32 or BF16
   if (out.numel()) bgemm(as_mat(P), mv, out, Nq, Dv, Nk, 1.0, 0.0);  // O = P V
 
   const bool is_packed = packed.defined();
