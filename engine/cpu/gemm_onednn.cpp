@@ -8,6 +8,8 @@
 //   bias   either, C = op(A)·op(B) + bias with linear's bias as the matmul's bias argument
 //          (Backend::gemm_bias): C is written once, not first filled with the bias and then read;
 //          C may be BF16 there (the sums F32, rounded as stored: linear_bf16_out)
+//   add    either, C = alpha·op(A)·op(B) + base with base read by a binary post-op: add_linear's
+//          low-rank update (LoRA's B) added to its host's output without copying it into C first
 //   batch2 either, over two batch dims with their own strides (attention's heads within images
 //          on a packed or merged-head buffer: Backend::gemm_batch2), one 4-D matmul
 // Each product is one matmul primitive over the whole batch, made once per shape and kept (a
@@ -46,15 +48,16 @@ struct Key {
   int64_t m, n, k, lda, sa, ldb, sb, ldc, sc, batch;
   float alpha, beta;
   int64_t outer = 1, oa = 0, ob = 0, oc = 0;  // a second (outer) batch dim, and its strides
+  bool add_base = false;                      // C = alpha·A·B + base (a binary post-op)
   bool operator==(const Key& o) const {
-    return outer == o.outer && oa == o.oa && ob == o.ob && oc == o.oc && bf16 == o.bf16 && ta == o.ta && tb == o.tb && bias == o.bias && c_bf16 == o.c_bf16 && m == o.m && n == o.n && k == o.k && lda == o.lda &&
+    return add_base == o.add_base && outer == o.outer && oa == o.oa && ob == o.ob && oc == o.oc && bf16 == o.bf16 && ta == o.ta && tb == o.tb && bias == o.bias && c_bf16 == o.c_bf16 && m == o.m && n == o.n && k == o.k && lda == o.lda &&
            sa == o.sa && ldb == o.ldb && sb == o.sb && ldc == o.ldc && sc == o.sc &&
            batch == o.batch && alpha == o.alpha && beta == o.beta;
   }
 };
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    size_t h = (size_t)k.c_bf16 * 16 + (size_t)k.bias * 8 + (size_t)k.bf16 * 4 + (size_t)k.ta * 2 + k.tb;
+    size_t h = (size_t)k.add_base * 32 + (size_t)k.c_bf16 * 16 + (size_t)k.bias * 8 + (size_t)k.bf16 * 4 + (size_t)k.ta * 2 + k.tb;
     for (int64_t v : {k.m, k.n, k.k, k.lda, k.sa, k.ldb, k.sb, k.ldc, k.sc, k.batch, k.outer, k.oa, k.ob, k.oc})
       h = h * 1000003u ^ (size_t)v;
     float f[2] = {k.alpha, k.beta};
@@ -98,7 +101,8 @@ Dnnl& dnnl_state() {
 }
 
 // False when oneDNN has no implementation for this product on this CPU.
-bool dnnl_gemm(const Key& key, const void* a, const void* b, void* c, const float* bias = nullptr) {
+bool dnnl_gemm(const Key& key, const void* a, const void* b, void* c, const float* bias = nullptr,
+               const float* base = nullptr) {
   Dnnl& d = dnnl_state();
   Prim prim;
   {
@@ -116,9 +120,10 @@ bool dnnl_gemm(const Key& key, const void* a, const void* b, void* c, const floa
       if (key.bias) p.bias = desc(false, 1, 1, key.n, key.n, 0, dt::f32);  // (1, 1, n): every row
       dnnl::primitive_attr attr;
       if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
-      if (key.beta != 0.0f) {
+      if (key.beta != 0.0f || key.add_base) {
         dnnl::post_ops po;
-        po.append_sum(key.beta);
+        if (key.beta != 0.0f) po.append_sum(key.beta);
+        if (key.add_base) po.append_binary(dnnl::algorithm::binary_add, p.c);  // + base, C's layout
         attr.set_post_ops(po);
       }
       try {
@@ -138,6 +143,9 @@ bool dnnl_gemm(const Key& key, const void* a, const void* b, void* c, const floa
   dnnl::memory C(prim.c, d.engine, c);
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, A}, {DNNL_ARG_WEIGHTS, B}, {DNNL_ARG_DST, C}};
   if (key.bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(prim.bias, d.engine, const_cast<float*>(bias)));
+  if (key.add_base)
+    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                 dnnl::memory(prim.c, d.engine, const_cast<float*>(base)));
   prim.matmul.execute(s, args);
   s.wait();
   return true;
@@ -165,6 +173,19 @@ bool CpuBackend::gemm_bias(DType dtype, bool ta, bool tb, int64_t m, int64_t n, 
   return dnnl_gemm({dtype == DType::BF16, ta, tb, bias != nullptr, c_bf16, m, n, k, lda, 0, ldb, 0, ldc, 0, 1,
                     1.0f, 0.0f},
                    a, b, c, bias);
+#else
+  return false;
+#endif
+}
+
+bool CpuBackend::gemm_add(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                          const void* a, int64_t lda, const void* b, int64_t ldb, const float* base, float* c,
+                          int64_t ldc) {
+#ifdef VT_WITH_DNNL
+  if ((dtype != DType::F32 && dtype != DType::BF16) || m == 0 || n == 0 || k == 0) return false;
+  Key key{dtype == DType::BF16, ta, tb, false, false, m, n, k, lda, 0, ldb, 0, ldc, 0, 1, (float)alpha, 0.0f};
+  key.add_base = true;
+  return dnnl_gemm(key, a, b, c, nullptr, base);
 #else
   return false;
 #endif

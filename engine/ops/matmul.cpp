@@ -128,9 +128,9 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 namespace {
 
 // The common body of linear (y = x Wᵀ + b, base undefined, scale 1) and add_linear
-// (y = base + scale · x Wᵀ, b undefined); never both base and b. The bias goes into the GEMM
-// itself where the backend can (Backend::gemm_bias); otherwise the output starts as base (or
-// the broadcast bias) and the GEMM accumulates into it (beta = 1): no separate pass.
+// (y = base + scale · x Wᵀ, b undefined); never both base and b. The bias, or base, goes into
+// the GEMM itself where the backend can (Backend::gemm_bias, Backend::gemm_add); otherwise the
+// output starts as base (or the broadcast bias) and the GEMM accumulates into it (beta = 1).
 Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Tensor& b,
                    const Tensor& base, double scale, bool out_bf16 = false) {
   check_defined(name, x);
@@ -192,6 +192,10 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
                                     bc.defined() ? bc.data<float>() : nullptr, y.raw(), out_bf16, N);
     if (!fused && out_bf16) {  // the backend has no fused form: F32, then rounded
       y = linear_impl(name, x2.detach(), w, b.defined() ? b.detach() : Tensor(), Tensor(), 1.0).to(DType::BF16);
+    } else if (!fused && base.defined() && out_t == DType::F32 &&
+               be.gemm_add(gemm_t, false, true, R, N, K, scale, xg.raw(), K, wc.raw(), K,
+                           contiguous_raw(base).data<float>(), y.data<float>(), N)) {
+      // y = base + scale · x Wᵀ, base read by the product itself (Backend::gemm_add)
     } else if (!fused) {
       if (base.defined()) be.copy(base, y);
       if (b.defined()) {
