@@ -75,8 +75,9 @@ Tensor var(const Tensor& x, std::vector<int64_t> dims, int64_t correction = 1,
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x: (..., K), w: (N, K), b: (N) or undefined -> (..., N)
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
-// base + scale · x Wᵀ in one GEMM accumulating into a copy of base (a residual or LoRA's
-// y + s·B(Ax)): saves the product's own buffer and the separate add. base: (..., N).
+// base + scale · x Wᵀ in one GEMM that reads base itself where the backend can
+// (Backend::gemm_add), else accumulates into a copy of base (a residual or LoRA's y + s·B(Ax)):
+// saves the product's own buffer and the separate add. base: (..., N).
 Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double scale = 1.0);
 // Mixed precision: linear with a frozen BF16 w (and a frozen b) whose y is stored in BF16 (F32
 // sums, rounded as stored), for a reader that takes BF16 (gelu_bf16; nn/layers.cpp's MLP). Its
@@ -135,9 +136,10 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 // ---- ops/attention.cpp ----
 // q: (B, H, Nq, Dh), k, v: (B, H, Nk, Dh), mask: additive, broadcastable to (B, H, Nq, Nk),
 // or undefined. scale defaults to Dh^-0.5. -> (B, H, Nq, Dh)
-// products: DType::F32, or DType::BF16 (mixed precision, nn/precision.h): F32 q, k, v, output
-// and gradients, with the four products' operands rounded to BF16 (F32 sums) and Q, K, V kept
-// for the backward in BF16; the softmax stays F32.
+// products: DType::F32, or DType::BF16 (mixed precision, nn/precision.h): F32 output and
+// gradients, with the four products' operands rounded to BF16 (F32 sums) and Q, K, V kept for
+// the backward in BF16; the softmax stays F32. With BF16 products q, k, v may also be BF16 (a
+// frozen qkv's BF16 output, read in place); their gradients are still F32.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& mask = Tensor(),
                                     std::optional<double> scale = std::nullopt,
