@@ -79,6 +79,13 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 // (Backend::gemm_add), else accumulates into a copy of base (a residual or LoRA's y + s·B(Ax)):
 // saves the product's own buffer and the separate add. base: (..., N).
 Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double scale = 1.0);
+// Mixed precision: y = x Wᵀ + b + scale · h Bᵀ stored in BF16, with a frozen BF16 w (N, K) and
+// b, and a low-rank term (h (..., r), B (N, r), F32, B trainable: LoRA) that joins the same GEMM
+// as r more columns of x and of W ([x | h]·[W | s·B]ᵀ, rounded to BF16 like x), for a reader
+// that takes BF16 (attention on LoRA's qkv: nn/layers.cpp). Gradients F32: dx = g W,
+// dh = s·g B, dB = s·gᵀ h. Where the backend has no fused BF16 form: add_linear, rounded once.
+Tensor linear_lowrank_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& h, const Tensor& B,
+                           double scale = 1.0);
 // Mixed precision: linear with a frozen BF16 w (and a frozen b) whose y is stored in BF16 (F32
 // sums, rounded as stored), for a reader that takes BF16 (gelu_bf16; nn/layers.cpp's MLP). Its
 // gradient may come in F32 or BF16; dX is F32.

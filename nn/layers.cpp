@@ -26,9 +26,16 @@ Tensor Linear::forward(const Tensor& x) {
   return y;
 }
 
+OutputTuner::LowRank OutputTuner::low_rank(const Tensor&) {
+  throw Error("OutputTuner::low_rank: this tuner is not an additive low-rank term (is_low_rank() is false)");
+}
+
 Tensor Linear::forward_bf16(const Tensor& x) {
-  if (!gives_bf16_output()) throw Error("Linear::forward_bf16: needs a frozen BF16 weight, a frozen bias and no tuner");
-  return linear_bf16_out(x, weight, bias);
+  if (!gives_bf16_output())
+    throw Error("Linear::forward_bf16: needs a frozen BF16 weight, a frozen bias and no tuner but a low-rank one");
+  if (tuners.empty()) return linear_bf16_out(x, weight, bias);
+  const OutputTuner::LowRank t = tuners[0]->low_rank(x);
+  return linear_lowrank_bf16(x, weight, bias, t.h, t.B, t.scale);
 }
 
 void Linear::add_tuner(const std::string& name, std::shared_ptr<OutputTuner> t) {
@@ -104,11 +111,12 @@ Mlp::Mlp(int64_t dim, int64_t hidden) {
 Tensor Mlp::forward(const Tensor& x) {
   // Mixed precision (nn/precision.h): when fc2 only needs the activation for its BF16 GEMM,
   // GELU stores it in BF16; when fc1 is frozen BF16 as well, fc1 stores its output in BF16
-  // (GELU's saved input) and GELU's gradient is stored in BF16 for fc1's dX GEMM.
+  // (GELU's saved input), and GELU's gradient is stored in BF16 for fc1's dX GEMM where nothing
+  // else reads it (no tuner on fc1: a LoRA's B gradient takes it in F32).
   const bool h_bf16 = fc2->takes_bf16_input() && !(training() && drop > 0);
   const bool a_bf16 = h_bf16 && fc1->gives_bf16_output();
   const Tensor a = a_bf16 ? fc1->forward_bf16(x) : fc1->forward(x);  // (..., hidden)
-  Tensor h = h_bf16 ? gelu_bf16(a, a_bf16) : gelu(a);
+  Tensor h = h_bf16 ? gelu_bf16(a, a_bf16 && fc1->takes_bf16_input()) : gelu(a);
   if (!h_bf16) h = dropout(h, drop, training());  // (with h_bf16 there is no dropout to apply)
   return dropout(fc2->forward(h), drop, training());  // (..., D)
 }

@@ -16,6 +16,15 @@ namespace vt::nn {
 // (x Wᵀ + b for a Linear; LN(x) for a LayerNorm; the patch tokens for a PatchEmbed).
 struct OutputTuner : Module {
   virtual Tensor forward(const Tensor& x, const Tensor& y) = 0;
+  // An additive low-rank term, y' = y + scale · h Bᵀ with h = h(x) (LoRA), where the tuner is
+  // one: a Linear with a frozen BF16 weight then makes y' in one GEMM, stored in BF16
+  // (linear_lowrank_bf16), for a reader that takes BF16.
+  struct LowRank {
+    Tensor h, B;  // (..., r), (out, r)
+    double scale = 1.0;
+  };
+  virtual bool is_low_rank() const { return false; }
+  virtual LowRank low_rank(const Tensor& x);  // only where is_low_rank()
 };
 
 struct Linear : Module {
@@ -29,9 +38,12 @@ struct Linear : Module {
   bool takes_bf16_input() const {
     return tuners.empty() && weight.dtype() == DType::BF16 && !weight.requires_grad();
   }
-  // forward() with y stored in BF16 (linear_bf16_out), where that is the same layer: x read
-  // only by the frozen BF16 GEMM and the bias frozen too.
-  bool gives_bf16_output() const { return takes_bf16_input() && !(bias.defined() && bias.requires_grad()); }
+  // forward() with y stored in BF16, where that is the same layer rounded once: a frozen BF16
+  // weight and bias, and no tuner (linear_bf16_out) or one low-rank term (linear_lowrank_bf16).
+  bool gives_bf16_output() const {
+    return weight.dtype() == DType::BF16 && !weight.requires_grad() && !(bias.defined() && bias.requires_grad()) &&
+           (tuners.empty() || (tuners.size() == 1 && tuners[0]->is_low_rank()));
+  }
   Tensor forward_bf16(const Tensor& x);
   int64_t in_features() const { return weight.size(1); }
   int64_t out_features() const { return weight.size(0); }

@@ -20,7 +20,10 @@
 //                                 the softmax F32, storing P and dS in BF16 as it writes
 //                                 them; Q, K, V and P saved in BF16; where qkv has no tuner
 //                                 either, its GEMM stores Q, K, V in BF16 (one packed tensor,
-//                                 no F32 copy rounded by a second pass)
+//                                 no F32 copy rounded by a second pass), and so it does with a
+//                                 LoRA on all of qkv: s·B(Ax) joins that GEMM as r more
+//                                 columns, [x | Ax]·[W | s·B]ᵀ, Ax and s·B rounded to BF16
+//                                 (linear_lowrank_bf16); the LoRA's gradients F32
 //   convolutions                  F32 (not yet BF16)
 //   trainable parameters (tuners, heads, decoders), their gradients, AdamW's moments
 //                                 F32: master weights; adapter files stay F32

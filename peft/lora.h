@@ -14,6 +14,9 @@ struct LoRA : nn::OutputTuner, Mergeable {
   LoRA(const Tensor& like, int64_t in, int64_t rows, int64_t r, int64_t row0, int64_t out_total,
        double scale);
   Tensor forward(const Tensor& x, const Tensor& y) override;
+  // s·B(Ax) as a low-rank term of the host's own GEMM (BF16 host): a LoRA on all its rows
+  bool is_low_rank() const override { return B.size(0) == out_total; }
+  LowRank low_rank(const Tensor& x) override { return {linear(x, A), B, scale}; }  // h = A x
   Tensor delta_weight() const;  // (out_total, in): scale · B A in rows [row0, row0 + rows)
   void merge_into(nn::StateDict& sd, const std::string& host) const override;  // W += ΔW
 };

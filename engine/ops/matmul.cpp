@@ -250,4 +250,85 @@ Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double s
   return linear_impl("add_linear", x, w, Tensor(), base, scale);
 }
 
+// y = x Wᵀ + b + s·h Bᵀ as one BF16 GEMM over the concatenations (K' = K + r):
+//   [x | h] (R, K') · [W | s·B]ᵀ (K', N) + b  ->  y (R, N), stored in BF16
+// x, h and s·B rounded to BF16 as they are copied in (W is BF16 already), every sum in F32.
+// The backward is add_linear's and the frozen linear's, in one node:
+//   dx = g W (BF16 GEMM, F32 dx),  dh = s·g B,  dB = s·gᵀ h  (F32)
+Tensor linear_lowrank_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& h, const Tensor& B,
+                           double scale) {
+  const std::string name = "linear_lowrank_bf16";
+  check_defined(name.c_str(), x);
+  check_defined(name.c_str(), w, "weight");
+  check_defined(name.c_str(), h, "h");
+  check_defined(name.c_str(), B, "B");
+  if (w.dtype() != DType::BF16 || w.requires_grad() || (b.defined() && b.requires_grad()))
+    throw Error(name + ": needs a frozen BF16 weight and a frozen bias (the weight is " + dtype_name(w.dtype()) +
+                (w.requires_grad() ? ", trainable)" : ")"));
+  for (const Tensor* t : {&x, &h, &B, &b})
+    if (t->defined() && (t->dtype() != DType::F32 || t->device() != w.device()))
+      throw Error(name + ": x, h, B and the bias must be F32 on " + w.device().str() + ", got " +
+                  dtype_name(t->dtype()) + " on " + t->device().str());
+  const int64_t K = w.size(1), N = w.size(0), r = B.dim() == 2 ? B.size(1) : -1;
+  if (w.dim() != 2 || x.dim() < 1 || x.size(-1) != K)
+    throw Error(name + ": input " + shape_str(x.shape()) + " does not match weight " + shape_str(w.shape()));
+  Shape lead(x.shape().begin(), x.shape().end() - 1), hlead(h.shape().begin(), h.shape().end() - (h.dim() ? 1 : 0));
+  if (r < 0 || B.size(0) != N || h.dim() != x.dim() || h.size(-1) != r || hlead != lead)
+    throw Error(name + ": h " + shape_str(h.shape()) + " and B " + shape_str(B.shape()) + " do not match input " +
+                shape_str(x.shape()) + " and weight " + shape_str(w.shape()) + " (expected (..., r) and (N, r))");
+  if (b.defined() && (b.dim() != 1 || b.size(0) != N))
+    throw Error(name + ": bias " + shape_str(b.shape()) + " does not match weight " + shape_str(w.shape()));
+  const int64_t R = shape_numel(lead), Kr = K + r;
+  Shape os = x.shape();
+  os.back() = N;
+  Tensor y = Tensor::empty(os, DType::BF16, x.device());  // (R, N)
+  Backend& be = backend_for(x);
+  const Tensor x2 = contiguous_raw(x).reshape({R, K}), h2 = contiguous_raw(h).reshape({R, r});
+  const Tensor wc = contiguous_raw(w);
+  if (y.numel()) {
+    Tensor xa = Tensor::empty({R, Kr}, DType::BF16, x.device());  // [x | h]
+    Tensor wa = Tensor::empty({N, Kr}, DType::BF16, x.device());  // [W | s·B]
+    auto put = [&](const Tensor& src, Tensor& cat, int64_t col) {  // src into cat's columns from col
+      Tensor part = Tensor::make_view(cat.storage(), src.shape(), {Kr, 1}, col, DType::BF16);
+      be.copy(src.detach(), part);
+    };
+    Tensor sB;
+    {
+      NoGrad ng;
+      sB = scale == 1.0 ? contiguous_raw(B) : mul(B, scale);
+    }
+    put(x2, xa, 0), put(h2, xa, K), put(wc, wa, 0), put(sB, wa, K);
+    const Tensor bc = b.defined() ? contiguous_raw(b) : Tensor();
+    if (!be.gemm_bias(DType::BF16, false, true, R, N, Kr, xa.raw(), Kr, wa.raw(), Kr,
+                      bc.defined() ? bc.data<float>() : nullptr, y.raw(), true, N))
+      // no fused form on this backend: the same sum as two ops, in F32, rounded once
+      return add_linear(linear(x, w, b), h, B, scale).to(DType::BF16);
+  }
+  if (auto ctx = grad_ctx({x, h, B})) {
+    const Tensor sw = ctx[0] ? wc : Tensor(), sB = ctx[1] ? contiguous_raw(B.detach()) : Tensor();
+    const Tensor sh = ctx[2] ? h2.detach() : Tensor();
+    const Shape xs = x.shape(), hs = h.shape();
+    record(y, "linear_lowrank_bf16", ctx, [=](const Tensor& g) -> Grads {
+      const Tensor gc = contiguous_raw(g.dtype() == DType::BF16 ? g.to(DType::F32) : g);  // (R, N)
+      Backend& be = backend_for(gc);
+      Grads d(3);
+      if (sw.defined()) {  // dx (R, K) = g W, g rounded to BF16
+        d[0] = Tensor::empty(xs, DType::F32, gc.device());
+        const Tensor gg = gc.detach().to(DType::BF16);
+        be.gemm(DType::BF16, false, false, R, K, N, 1.0, gg.raw(), N, 0, sw.raw(), K, 0, 0.0, d[0].raw(), K, 0, 1);
+      }
+      if (sB.defined()) {  // dh (R, r) = s·g B
+        d[1] = Tensor::empty(hs, DType::F32, gc.device());
+        be.gemm(DType::F32, false, false, R, r, N, scale, gc.raw(), N, 0, sB.raw(), r, 0, 0.0, d[1].raw(), r, 0, 1);
+      }
+      if (sh.defined()) {  // dB (N, r) = s·gᵀ h
+        d[2] = Tensor::empty({N, r}, DType::F32, gc.device());
+        be.gemm(DType::F32, true, false, N, r, R, scale, gc.raw(), N, 0, sh.raw(), r, 0, 0.0, d[2].raw(), r, 0, 1);
+      }
+      return d;
+    }, {sw, sB, sh});
+  }
+  return y;
+}
+
 }  // namespace vt
