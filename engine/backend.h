@@ -92,13 +92,14 @@ struct Backend {
     return false;
   }
 
-  // C = alpha·op(A)·op(B) + base, one product, base an F32 (m, n) matrix with leading dim ldc
-  // and C F32 (add_linear: a low-rank update added to its host's output, which is read once
-  // instead of first copied into C). False when the backend has no such form: the caller then
-  // copies base into C and calls gemm with beta = 1.
+  // C = alpha·(op(A)·op(B) + bias) + base, one product, base an F32 (m, n) matrix with leading
+  // dim ldc, C F32, bias a row of n F32 values or null (add_linear: a low-rank update, or a
+  // bottleneck's up-projection, added to the output it joins, which is read once instead of
+  // first copied into C). False when the backend has no such form: the caller then computes it
+  // from base copied into C and gemm with beta = 1.
   virtual bool gemm_add(DType /*dtype*/, bool /*trans_a*/, bool /*trans_b*/, int64_t /*m*/, int64_t /*n*/,
                         int64_t /*k*/, double /*alpha*/, const void* /*a*/, int64_t /*lda*/, const void* /*b*/,
-                        int64_t /*ldb*/, const float* /*base*/, float* /*c*/, int64_t /*ldc*/) {
+                        int64_t /*ldb*/, const float* /*bias*/, const float* /*base*/, float* /*c*/, int64_t /*ldc*/) {
     return false;
   }
   // Two batch dims: C[o][i] = alpha·op(A[o][i])·op(B[o][i]) + beta·C[o][i] for o < outer,

@@ -75,10 +75,11 @@ Tensor var(const Tensor& x, std::vector<int64_t> dims, int64_t correction = 1,
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x: (..., K), w: (N, K), b: (N) or undefined -> (..., N)
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
-// base + scale · x Wᵀ in one GEMM that reads base itself where the backend can
-// (Backend::gemm_add), else accumulates into a copy of base (a residual or LoRA's y + s·B(Ax)):
-// saves the product's own buffer and the separate add. base: (..., N).
-Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double scale = 1.0);
+// base + scale · (x Wᵀ + b) in one GEMM that reads base itself where the backend can
+// (Backend::gemm_add), else accumulates into a copy of base (LoRA's y + s·B(Ax), or a
+// bottleneck's up-projection joining the residual stream: AdaptFormer, Convpass): saves the
+// product's own buffer and the separate scale and add passes. base: (..., N); b: (N) or undefined.
+Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double scale = 1.0, const Tensor& b = Tensor());
 // Mixed precision: y = x Wᵀ + b + scale · h Bᵀ stored in BF16, with a frozen BF16 w (N, K) and
 // b, and a low-rank term (h (..., r), B (N, r), F32, B trainable: LoRA) that joins the same GEMM
 // as r more columns of x and of W ([x | h]·[W | s·B]ᵀ, rounded to BF16 like x), for a reader

@@ -121,6 +121,11 @@ struct TokenGrid {
 // added to the residual stream.
 struct BranchTuner : Module {
   virtual Tensor forward(const Tensor& x, const Tensor& z, const TokenGrid& grid) = 0;
+  // base + forward(x, z, grid): the residual stream with the delta added. A tuner may fold the
+  // add into its last GEMM instead (add_linear: AdaptFormer's and Convpass's up-projection).
+  virtual Tensor forward_add(const Tensor& base, const Tensor& x, const Tensor& z, const TokenGrid& grid) {
+    return add(base, forward(x, z, grid));
+  }
 };
 // A tuner after a sub-block's output h (B, N, D) (before the residual add): returns h'.
 struct SequentialTuner : Module {

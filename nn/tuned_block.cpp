@@ -28,7 +28,7 @@ Tensor TunedBlock::residual_with_tuners(const Tensor& x, const Tensor& z, Tensor
   // x' = x + DropPath(A(h)) + Σ branches(x, LN1 x)
   for (auto& a : attn_adapters) h = a->forward(h, grid);
   Tensor out = add(x, vt::drop_path(h, drop_path_rate, training()));
-  for (auto& b : attn_branches) out = add(out, b->forward(x, z, grid));
+  for (auto& b : attn_branches) out = b->forward_add(out, x, z, grid);
   // y = x' + DropPath(A(m ⊙ MLP(LN2 x'))) + Σ branches(x', LN2 x')
   Tensor m = mlp_dispatcher ? mlp_dispatcher->mask(out, grid) : Tensor();
   Tensor z2, h2;
@@ -52,8 +52,8 @@ Tensor TunedBlock::residual_with_tuners(const Tensor& x, const Tensor& z, Tensor
   }
   for (auto& a : mlp_adapters) h2 = a->forward(h2, grid);
   Tensor out2 = add(out, vt::drop_path(h2, drop_path_rate, training()));
-  for (auto& b : mlp_branches) out2 = add(out2, b->forward(out, z2, grid));
-  for (auto& b : block_branches) out2 = add(out2, b->forward(x, x, grid));
+  for (auto& b : mlp_branches) out2 = b->forward_add(out2, out, z2, grid);
+  for (auto& b : block_branches) out2 = b->forward_add(out2, x, x, grid);
   return out2;
 }
 

@@ -26,10 +26,15 @@ struct AdaptFormerBranch : nn::BranchTuner {
     init::zeros_(net->up->weight);
     init::zeros_(net->up->bias);
   }
-  // x: (B, N, D) the MLP's residual input -> s · up(drop(relu(down x)))
+  // x: (B, N, D) the MLP's residual input -> u = drop(relu(down x)) (B, N, h)
+  Tensor hidden(const Tensor& x) { return dropout(relu(net->down->forward(x)), drop, training()); }
+  // -> s · up(u) (B, N, D)
   Tensor forward(const Tensor& x, const Tensor&, const nn::TokenGrid&) override {
-    Tensor u = dropout(relu(net->down->forward(x)), drop, training());  // (B, N, h)
-    return mul(net->up->forward(u), scale);                             // (B, N, D)
+    return mul(net->up->forward(hidden(x)), scale);
+  }
+  // -> base + s · up(u), in up's GEMM
+  Tensor forward_add(const Tensor& base, const Tensor& x, const Tensor&, const nn::TokenGrid&) override {
+    return net->up_add(base, hidden(x), scale);
   }
 };
 

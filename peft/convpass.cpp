@@ -48,6 +48,16 @@ struct ConvBypass : nn::BranchTuner {
   }
   // z: (B, N, D) = prefix tokens then the grid -> s · DropPath(C(z))
   Tensor forward(const Tensor&, const Tensor& z, const nn::TokenGrid& g) override {
+    Tensor y = net->up->forward(hidden(z, g));  // (B, N, D)
+    return vt::drop_path(mul(y, scale), drop_path_rate, training());
+  }
+  // -> base + s · C(z), the add in up's GEMM (unless DropPath drops samples: then as above)
+  Tensor forward_add(const Tensor& base, const Tensor& x, const Tensor& z, const nn::TokenGrid& g) override {
+    if (drop_path_rate > 0 && training()) return BranchTuner::forward_add(base, x, z, g);
+    return net->up_add(base, hidden(z, g), scale);
+  }
+  // C(z) up to the up-projection: Dropout(QuickGELU(conv(QuickGELU(down z)))) (B, N, h)
+  Tensor hidden(const Tensor& z, const nn::TokenGrid& g) {
     const int64_t B = z.size(0), N = z.size(1), p = g.prefix, h = conv->weight.size(0);
     if (g.h * g.w + p != N)
       throw Error("convpass: " + std::to_string(N) + " tokens do not form " + std::to_string(p) +
@@ -60,8 +70,7 @@ struct ConvBypass : nn::BranchTuner {
       Tensor centre = conv->weight.select(3, 1).select(2, 1);  // (h, h)
       c = concat({linear(u.narrow(1, 0, p), centre, conv->bias), c}, 1);
     }
-    Tensor y = net->up->forward(dropout(quick_gelu(c), drop, training()));  // (B, N, D)
-    return vt::drop_path(mul(y, scale), drop_path_rate, training());
+    return dropout(quick_gelu(c), drop, training());
   }
 };
 

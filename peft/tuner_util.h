@@ -31,6 +31,12 @@ struct Bottleneck : nn::Module {
     down = register_module("down", std::make_shared<nn::Linear>(dim, hidden));
     up = register_module("up", std::make_shared<nn::Linear>(hidden, dim));
   }
+  // base + s · up(u), the add and the scale inside up's GEMM (add_linear) unless a tuner sits
+  // on up: (B, N, h) -> (B, N, D)
+  Tensor up_add(const Tensor& base, const Tensor& u, double s) {
+    if (!up->tuners.empty()) return add(base, mul(up->forward(u), s));
+    return add_linear(base, u, up->weight, s, up->bias);
+  }
 };
 
 }  // namespace vt::peft

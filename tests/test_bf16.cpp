@@ -163,21 +163,28 @@ TEST_CASE("gemm_batch2: two batch dims with their own strides equal one gemm per
   }
 }
 
-TEST_CASE("gemm_add: C = alpha·op(A)·op(B) + base equals base copied into C and gemm with beta 1", "[bf16][gemm]") {
-  // add_linear's form (engine/ops/matmul.cpp): LoRA's B GEMM added to its host's output. F32 and
-  // BF16 products, both transposes, a leading dim wider than n.
+TEST_CASE("gemm_add: C = alpha·(op(A)·op(B) + bias) + base equals base + alpha·bias in C and gemm with beta 1", "[bf16][gemm]") {
+  // add_linear's form (engine/ops/matmul.cpp): LoRA's B GEMM added to its host's output, or a
+  // bottleneck's up-projection with its bias. F32 and BF16 products, both transposes, a
+  // leading dim wider than n, with and without a bias.
   const int64_t m = 37, n = 29, k = 8, ldc = 31;
-  struct Case { DType dt; bool ta, tb; double alpha; };
-  for (Case c : {Case{DType::F32, false, true, 0.7}, Case{DType::F32, true, false, 1.0}, Case{DType::BF16, false, true, -2.0},
-                 Case{DType::BF16, true, true, 0.5}}) {
-    INFO(dtype_name(c.dt) << " ta " << c.ta << " tb " << c.tb);
+  struct Case { DType dt; bool ta, tb; double alpha; bool bias; };
+  for (Case c : {Case{DType::F32, false, true, 0.7, false}, Case{DType::F32, true, false, 1.0, false},
+                 Case{DType::BF16, false, true, -2.0, false}, Case{DType::BF16, true, true, 0.5, false},
+                 Case{DType::F32, false, true, 0.1, true}, Case{DType::BF16, true, false, -0.3, true}}) {
+    INFO(dtype_name(c.dt) << " ta " << c.ta << " tb " << c.tb << " bias " << c.bias);
     const Tensor a = bf16_exact(c.ta ? Shape{k, m} : Shape{m, k}, 21).to(c.dt);
     const Tensor b = bf16_exact(c.tb ? Shape{n, k} : Shape{k, n}, 22).to(c.dt);
-    const Tensor base = rand_tensor({m, ldc}, 23, DType::F32);
+    const Tensor base = rand_tensor({m, ldc}, 23, DType::F32), bias = rand_tensor({n}, 27, DType::F32, 1.0, 3.0);
     Tensor got = Tensor::full({m, ldc}, 7.0), want = base.clone();
+    if (c.bias) {  // want = base + alpha·bias in C's columns
+      NoGrad ng;
+      Tensor cols = want.narrow(1, 0, n);
+      backend_for(want).copy(add(cols, mul(bias, c.alpha)), cols);
+    }
     Backend& be = backend_for(a);
     const bool handled = be.gemm_add(c.dt, c.ta, c.tb, m, n, k, c.alpha, a.raw(), a.size(1), b.raw(), b.size(1),
-                                     base.data<float>(), got.data<float>(), ldc);
+                                     c.bias ? bias.data<float>() : nullptr, base.data<float>(), got.data<float>(), ldc);
 #ifdef VT_TEST_WITH_DNNL
     REQUIRE(handled);
 #endif
@@ -195,13 +202,16 @@ TEST_CASE("gemm_add: C = alpha·op(A)·op(B) + base equals base copied into C an
     CHECK(worst < 1e-5);
     CHECK(g[n] == 7.0);
   }
-  // Through the op: add_linear with an F32 and a frozen BF16 weight, a non-contiguous base.
+  // Through the op: add_linear with an F32 and a frozen BF16 weight, a non-contiguous base,
+  // with and without a bias.
   const Tensor base = rand_tensor({6, 4, 24}, 24, DType::F32).permute({1, 0, 2}), x = rand_tensor({4, 6, 16}, 25, DType::F32);
-  const Tensor w = bf16_exact({24, 16}, 26);
+  const Tensor w = bf16_exact({24, 16}, 26), bias = rand_tensor({24}, 28, DType::F32);
   for (const Tensor& wt : {w, w.to(DType::BF16)}) {
     NoGrad ng;
     const Tensor got = add_linear(base, x, wt, 0.3), want = add(base, mul(linear(x, wt), 0.3));
     require_within(got, want, add(mul(abs(want), 1e-6), 1e-6), "add_linear");
+    const Tensor gotb = add_linear(base, x, wt, 0.3, bias), wantb = add(base, mul(linear(x, wt, bias), 0.3));
+    require_within(gotb, wantb, add(mul(abs(wantb), 1e-6), 1e-6), "add_linear with a bias");
   }
 }
 

@@ -65,18 +65,23 @@ TEST_CASE("matmul and linear: gradients", "[ops][grad]") {
   gradcheck([](auto& v) { return linear(v[0], v[1]); }, {strided_leaf({8, 3}, 42).transpose(0, 1).detach().set_requires_grad(true), lw});
 }
 
-TEST_CASE("add_linear: base + scale · x Wᵀ, gradients and errors", "[ops][grad]") {
+TEST_CASE("add_linear: base + scale · (x Wᵀ + b), gradients and errors", "[ops][grad]") {
   auto base = strided_leaf({3, 2, 6}, 43).permute({1, 0, 2}).detach().set_requires_grad(true);  // (2, 3, 6), not contiguous
   auto x = leaf({2, 3, 8}, 44), w = leaf({6, 8}, 45);
   gradcheck([](auto& v) { return add_linear(v[0], v[1], v[2], 0.7); }, {base, x, w});
   // Frozen weight and base (LoRA's B trains; here only x does): the closure keeps W alone.
   auto wf = w.detach(), bf = base.detach();
   gradcheck([wf, bf](auto& v) { return add_linear(bf, v[0], wf); }, {x});
+  // With a bias (a bottleneck's up-projection joining the residual stream): base + s·(x Wᵀ + b).
+  auto b = leaf({6}, 46);
+  gradcheck([](auto& v) { return add_linear(v[0], v[1], v[2], 0.3, v[3]); }, {base, x, w, b});
   // The same value as the unfused ops.
   {
     NoGrad ng;
     require_close(add_linear(base, x, w, 0.7), add(base, mul(linear(x, w), 0.7)), 1e-12, 1e-12,
                   "add_linear value");
+    require_close(add_linear(base, x, w, 0.3, b), add(base, mul(linear(x, w, b), 0.3)), 1e-12, 1e-12,
+                  "add_linear value with a bias");
   }
   REQUIRE_THROWS_WITH(add_linear(Tensor::zeros({2, 5}), Tensor::zeros({2, 8}), Tensor::zeros({6, 8})),
                       Catch::Contains("add_linear") && Catch::Contains("base [2, 5]") &&

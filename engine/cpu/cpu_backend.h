@@ -36,8 +36,8 @@ struct CpuBackend final : Backend {
                  int64_t ldc) override;
   // ... with a base matrix added (oneDNN's binary post-op; false without oneDNN) ...
   bool gemm_add(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
-                const void* a, int64_t lda, const void* b, int64_t ldb, const float* base, float* c,
-                int64_t ldc) override;
+                const void* a, int64_t lda, const void* b, int64_t ldb, const float* bias, const float* base,
+                float* c, int64_t ldc) override;
   // ... with two batch dims (oneDNN's 4-D matmul; false without oneDNN) ...
   bool gemm_batch2(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                    const void* a, int64_t lda, int64_t stride_a, int64_t outer_a, const void* b, int64_t ldb,

@@ -8,8 +8,9 @@
 //   bias   either, C = op(A)·op(B) + bias with linear's bias as the matmul's bias argument
 //          (Backend::gemm_bias): C is written once, not first filled with the bias and then read;
 //          C may be BF16 there (the sums F32, rounded as stored: linear_bf16_out)
-//   add    either, C = alpha·op(A)·op(B) + base with base read by a binary post-op: add_linear's
-//          low-rank update (LoRA's B) added to its host's output without copying it into C first
+//   add    either, C = alpha·(op(A)·op(B) + bias) + base with base read by a binary post-op:
+//          add_linear's low-rank update (LoRA's B) or bottleneck (AdaptFormer's, Convpass's up)
+//          added to the output it joins without copying that into C first
 //   batch2 either, over two batch dims with their own strides (attention's heads within images
 //          on a packed or merged-head buffer: Backend::gemm_batch2), one 4-D matmul
 // Each product is one matmul primitive over the whole batch, made once per shape and kept (a
@@ -43,7 +44,7 @@ int64_t extent(bool trans, int64_t rows, int64_t cols, int64_t ld, int64_t strid
 struct Key {
   bool bf16;  // A and B in BF16, else F32
   bool ta, tb;
-  bool bias;  // a row of n F32 values added to every row of C (alpha 1, beta 0)
+  bool bias;  // a row of n F32 values added to every row of A·B (before alpha; with beta 0)
   bool c_bf16;  // C stored in BF16 (alpha 1, beta 0)
   int64_t m, n, k, lda, sa, ldb, sb, ldc, sc, batch;
   float alpha, beta;
@@ -179,13 +180,14 @@ bool CpuBackend::gemm_bias(DType dtype, bool ta, bool tb, int64_t m, int64_t n, 
 }
 
 bool CpuBackend::gemm_add(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
-                          const void* a, int64_t lda, const void* b, int64_t ldb, const float* base, float* c,
-                          int64_t ldc) {
+                          const void* a, int64_t lda, const void* b, int64_t ldb, const float* bias,
+                          const float* base, float* c, int64_t ldc) {
 #ifdef VT_WITH_DNNL
   if ((dtype != DType::F32 && dtype != DType::BF16) || m == 0 || n == 0 || k == 0) return false;
-  Key key{dtype == DType::BF16, ta, tb, false, false, m, n, k, lda, 0, ldb, 0, ldc, 0, 1, (float)alpha, 0.0f};
+  // oneDNN: C = output scale · (A·B + bias) + the binary post-op's base
+  Key key{dtype == DType::BF16, ta, tb, bias != nullptr, false, m, n, k, lda, 0, ldb, 0, ldc, 0, 1, (float)alpha, 0.0f};
   key.add_base = true;
-  return dnnl_gemm(key, a, b, c, nullptr, base);
+  return dnnl_gemm(key, a, b, c, bias, base);
 #else
   return false;
 #endif

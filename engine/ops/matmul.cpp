@@ -128,9 +128,9 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 namespace {
 
 // The common body of linear (y = x Wᵀ + b, base undefined, scale 1) and add_linear
-// (y = base + scale · x Wᵀ, b undefined); never both base and b. The bias, or base, goes into
-// the GEMM itself where the backend can (Backend::gemm_bias, Backend::gemm_add); otherwise the
-// output starts as base (or the broadcast bias) and the GEMM accumulates into it (beta = 1).
+// (y = base + scale · (x Wᵀ + b), b optional). The bias and base go into the GEMM itself where
+// the backend can (Backend::gemm_bias, Backend::gemm_add); otherwise the output starts as
+// base + scale · b and the GEMM accumulates into it (beta = 1).
 Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Tensor& b,
                    const Tensor& base, double scale, bool out_bf16 = false) {
   check_defined(name, x);
@@ -187,15 +187,22 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
     const Tensor bc = b.defined() ? contiguous_raw(b) : Tensor();
     // y = x Wᵀ + b in one product where the backend fuses the bias (scale is 1 with a bias),
     // or (BF16 y) rounds as it stores
-    const bool fused = (out_bf16 || (bc.defined() && out_t == DType::F32)) &&
+    const bool fused = !base.defined() && (out_bf16 || (bc.defined() && out_t == DType::F32)) &&
                        be.gemm_bias(gemm_t, false, true, R, N, K, xg.raw(), K, wc.raw(), K,
                                     bc.defined() ? bc.data<float>() : nullptr, y.raw(), out_bf16, N);
     if (!fused && out_bf16) {  // the backend has no fused form: F32, then rounded
       y = linear_impl(name, x2.detach(), w, b.defined() ? b.detach() : Tensor(), Tensor(), 1.0).to(DType::BF16);
     } else if (!fused && base.defined() && out_t == DType::F32 &&
                be.gemm_add(gemm_t, false, true, R, N, K, scale, xg.raw(), K, wc.raw(), K,
-                           contiguous_raw(base).data<float>(), y.data<float>(), N)) {
-      // y = base + scale · x Wᵀ, base read by the product itself (Backend::gemm_add)
+                           bc.defined() ? bc.data<float>() : nullptr, contiguous_raw(base).data<float>(),
+                           y.data<float>(), N)) {
+      // y = base + scale · (x Wᵀ + b), base read by the product itself (Backend::gemm_add)
+    } else if (!fused && base.defined() && b.defined()) {
+      {
+        NoGrad ng;
+        be.copy(add(base, mul(b, scale)), y);  // (R, N) = base + scale · b (broadcast)
+      }
+      be.gemm(gemm_t, false, true, R, N, K, scale, xg.raw(), K, 0, wc.raw(), K, 0, 1.0, y.raw(), N, 0, 1);
     } else if (!fused) {
       if (base.defined()) be.copy(base, y);
       if (b.defined()) {
@@ -227,7 +234,10 @@ Tensor linear_impl(const char* name, const Tensor& x, const Tensor& w, const Ten
         be.gemm(gc.dtype(), true, false, N, K, R, scale, gc.raw(), N, 0, sx.raw(), K, 0, 0.0,
                 r[1].raw(), K, 0, 1);
       }
-      if (nb) r[2] = sum((gc.dtype() == DType::BF16 ? gc.to(DType::F32) : gc).reshape({R, N}), {0});
+      if (nb) {  // db (N) = scale · Σ_rows g
+        r[2] = sum((gc.dtype() == DType::BF16 ? gc.to(DType::F32) : gc).reshape({R, N}), {0});
+        if (scale != 1.0) r[2] = mul(r[2], scale);
+      }
       if (nbase) r[3] = g;  // d base = g
       return r;
     }, {sx, sw});
@@ -245,9 +255,9 @@ Tensor linear_bf16_out(const Tensor& x, const Tensor& w, const Tensor& b) {
   return linear_impl("linear_bf16_out", x, w, b, Tensor(), 1.0, true);
 }
 
-Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double scale) {
+Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double scale, const Tensor& b) {
   check_defined("add_linear", base, "base");
-  return linear_impl("add_linear", x, w, Tensor(), base, scale);
+  return linear_impl("add_linear", x, w, b, base, scale);
 }
 
 // y = x Wᵀ + b + s·h Bᵀ as one BF16 GEMM over the concatenations (K' = K + r):
