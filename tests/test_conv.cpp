@@ -73,6 +73,27 @@ TEST_CASE("conv2d: per-sample kernels", "[ops][conv][grad]") {
   }
 }
 
+TEST_CASE("conv2d: images past the column budget run in chunks, with the same results", "[ops][conv]") {
+  // 9 · 724² = 4.7M column elements per image: chunks of 3 images under the 2^24-element budget
+  // (engine/ops/conv.cpp), so N = 4 runs as 3 + 1. Against one conv per image: y, dX, and dW
+  // summed over the images.
+  const Tensor x0 = rand_tensor({4, 1, 724, 724}, 31, DType::F32), w0 = rand_tensor({2, 1, 3, 3}, 32, DType::F32);
+  Tensor x = x0.clone().set_requires_grad(true), w = w0.clone().set_requires_grad(true);
+  const Tensor y = conv2d(x, w, Tensor(), {1, 1}, {1, 1});
+  const Tensor g = rand_tensor(y.shape(), 33, DType::F32);
+  sum(mul(y, g)).backward();
+  Tensor gw_sum = Tensor::zeros(w0.shape(), DType::F32);
+  for (int64_t n = 0; n < 4; ++n) {
+    Tensor xn = x0.narrow(0, n, 1).clone().set_requires_grad(true), wn = w0.clone().set_requires_grad(true);
+    const Tensor yn = conv2d(xn, wn, Tensor(), {1, 1}, {1, 1});
+    sum(mul(yn, g.narrow(0, n, 1))).backward();
+    require_close(y.detach().narrow(0, n, 1), yn.detach(), 1e-6, 1e-6, "y, image " + std::to_string(n));
+    require_close(x.grad().narrow(0, n, 1), xn.grad(), 1e-6, 1e-6, "dX, image " + std::to_string(n));
+    gw_sum = add(gw_sum, wn.grad());
+  }
+  require_close(w.grad(), gw_sum, 1e-4, 1e-3, "dW");
+}
+
 TEST_CASE("pooling: gradients", "[ops][conv][grad]") {
   auto x = strided_image({2, 3, 7, 6}, 31);
   gradcheck([](auto& v) { return avg_pool2d(v[0], {2, 2}); }, {x});

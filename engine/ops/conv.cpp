@@ -4,7 +4,8 @@
 //   x: (N, C, H, W), w: (O, C/g, kh, kw), b: (O) -> y: (N, O, oh, ow)
 //   per-sample: w: (N, O, C/g, kh, kw), image n is convolved with w[n]; dW is per image too.
 //
-// Dense / grouped path, per image n, with K = C/g·kh·kw, L = oh·ow, Og = O/g:
+// Dense / grouped path, per image n (batched over a chunk of images where there are no groups),
+// with K = C/g·kh·kw, L = oh·ow, Og = O/g:
 //   col = im2col(x[n])                          (C·kh·kw, L); group gi owns rows [gi·K, (gi+1)·K)
 //   y[n, gi]  = W[gi] (Og, K) · col[gi] (K, L)  one GEMM batched over the groups
 //   dW[gi]   += gY[n, gi] (Og, L) · col[gi]ᵀ    needs x (col is rebuilt from it in backward;
@@ -14,6 +15,7 @@
 // Depthwise (groups == C == O, the 3×3 convs of Convpass / iConFormer) skips im2col and runs
 // the backend's direct kernel, with the same save rules. A frozen weight therefore saves only
 // W, and no dW work is done.
+#include <algorithm>
 #include <tuple>
 #include <utility>
 
@@ -54,17 +56,39 @@ struct DenseDims {
       : O(O), groups(groups), Og(O / groups), K(g.c / groups * g.kh * g.kw), L(g.oh() * g.ow()) {}
 };
 
+// Images whose columns are built at once: all of them, unless those would pass 2^24 elements
+// (64 MB in F32). Without groups a chunk's products are then one batched GEMM each, instead of
+// one small GEMM per image (Convpass: 8 channels on a 14×14 grid, thousands a step).
+int64_t chunk_images(const Conv2dGeom& g, const DenseDims& d) {
+  const int64_t per_image = std::max<int64_t>(d.groups * d.K * d.L, 1);
+  return std::clamp<int64_t>((int64_t(1) << 24) / per_image, 1, g.n);
+}
+
+// col[i] = im2col(x[n0 + i]) for i < m
+void im2col_chunk(Backend& be, const Tensor& x, const Conv2dGeom& g, int64_t n0, int64_t m, Tensor& col) {
+  for (int64_t i = 0; i < m; ++i) {
+    Tensor ci = slice0(col, i);
+    be.im2col(slice0(x, n0 + i), g, ci);
+  }
+}
+
 // x: (N, C, H, W), w: (O, C/g, kh, kw) or (N, O, ...) -> y: (N, O, oh, ow); all contiguous.
 void dense_forward(Backend& be, const Tensor& x, const Tensor& w, const Conv2dGeom& g,
                    const DenseDims& d, bool per_sample, Tensor& y) {
-  Tensor col = Tensor::empty({d.groups * d.K, d.L}, x.dtype(), x.device());  // (C·kh·kw, L)
-  for (int64_t n = 0; n < g.n; ++n) {
-    be.im2col(slice0(x, n), g, col);
-    Tensor wn = per_sample ? slice0(w, n) : w;  // (O, K)
-    Tensor yn = slice0(y, n);                   // (O, L)
-    // per group: (Og, K) · (K, L) -> (Og, L)
-    be.gemm(x.dtype(), false, false, d.Og, d.L, d.K, 1.0, wn.raw(), d.K, d.Og * d.K, col.raw(),
-            d.L, d.K * d.L, 0.0, yn.raw(), d.L, d.Og * d.L, d.groups);
+  const int64_t nb = chunk_images(g, d), GK = d.groups * d.K, ws = per_sample ? d.O * d.K : 0;
+  Tensor col = Tensor::empty({nb, GK, d.L}, x.dtype(), x.device());  // (m, C·kh·kw, L)
+  for (int64_t n0 = 0; n0 < g.n; n0 += nb) {
+    const int64_t m = std::min(nb, g.n - n0);
+    im2col_chunk(be, x, g, n0, m, col);
+    const char* wn = static_cast<const char*>(w.raw()) + (per_sample ? n0 * ws * dtype_size(w.dtype()) : 0);
+    if (d.groups == 1) {  // y[n] (O, L) = W (O, K) · col[n] (K, L), batched over the m images
+      be.gemm(x.dtype(), false, false, d.O, d.L, d.K, 1.0, wn, d.K, ws, col.raw(), d.L, d.K * d.L, 0.0,
+              slice0(y, n0).raw(), d.L, d.O * d.L, m);
+      continue;
+    }
+    for (int64_t i = 0; i < m; ++i)  // per image and group: (Og, K) · (K, L) -> (Og, L)
+      be.gemm(x.dtype(), false, false, d.Og, d.L, d.K, 1.0, wn + i * ws * dtype_size(w.dtype()), d.K, d.Og * d.K,
+              slice0(col, i).raw(), d.L, d.K * d.L, 0.0, slice0(y, n0 + i).raw(), d.L, d.Og * d.L, d.groups);
   }
 }
 
@@ -73,25 +97,48 @@ void dense_backward(Backend& be, const Tensor& x, const Tensor& w, const Tensor&
                     const Conv2dGeom& g, const DenseDims& d, bool per_sample, Tensor& gx,
                     Tensor& gw) {
   const DType dt = gy.dtype();
-  Tensor col = Tensor::empty({d.groups * d.K, d.L}, dt, gy.device());  // col, then dcol
+  const int64_t nb = chunk_images(g, d), GK = d.groups * d.K, ws = per_sample ? d.O * d.K : 0;
+  const size_t es = dtype_size(dt);
+  Tensor col = Tensor::empty({nb, GK, d.L}, dt, gy.device());  // col, then dcol
+  // Without groups, a shared W's gradient is summed over a chunk's images by one more GEMM:
+  // gW (1, O·K) += 1 (1, m) · gWn (m, O·K)
+  const bool sum_images = gw.defined() && d.groups == 1 && !per_sample;
+  Tensor gwn = sum_images ? Tensor::empty({nb, d.O * d.K}, dt, gy.device()) : Tensor();
+  Tensor ones = sum_images ? Tensor::ones({1, nb}, dt, gy.device()) : Tensor();
   if (gx.defined()) be.fill(gx, 0.0);
   if (gw.defined()) be.fill(gw, 0.0);
-  for (int64_t n = 0; n < g.n; ++n) {
-    Tensor gyn = slice0(gy, n);  // (O, L)
+  for (int64_t n0 = 0; n0 < g.n; n0 += nb) {
+    const int64_t m = std::min(nb, g.n - n0);
+    const char* gyn = static_cast<const char*>(gy.raw()) + n0 * d.O * d.L * es;  // (m, O, L)
     if (gw.defined()) {
-      // dW[gi] (Og, K) += gY[n, gi] (Og, L) · col[gi]ᵀ (L, K)
-      be.im2col(slice0(x, n), g, col);
-      Tensor gwn = per_sample ? slice0(gw, n) : gw;
-      be.gemm(dt, false, true, d.Og, d.K, d.L, 1.0, gyn.raw(), d.L, d.Og * d.L, col.raw(), d.L,
-              d.K * d.L, 1.0, gwn.raw(), d.K, d.Og * d.K, d.groups);
+      im2col_chunk(be, x, g, n0, m, col);
+      char* gwp = static_cast<char*>(gw.raw()) + (per_sample ? n0 * ws * es : 0);
+      if (d.groups == 1) {  // dW[n] (O, K) = gY[n] (O, L) · col[n]ᵀ (L, K), batched over the m images
+        be.gemm(dt, false, true, d.O, d.K, d.L, 1.0, gyn, d.L, d.O * d.L, col.raw(), d.L, d.K * d.L, 0.0,
+                sum_images ? gwn.raw() : gwp, d.K, d.O * d.K, m);
+        if (sum_images)
+          be.gemm(dt, false, false, 1, d.O * d.K, m, 1.0, ones.raw(), m, 0, gwn.raw(), d.O * d.K, 0, 1.0, gw.raw(),
+                  d.O * d.K, 0, 1);
+      } else {
+        for (int64_t i = 0; i < m; ++i)  // dW[gi] (Og, K) += gY[n, gi] (Og, L) · col[gi]ᵀ (L, K)
+          be.gemm(dt, false, true, d.Og, d.K, d.L, 1.0, gyn + i * d.O * d.L * es, d.L, d.Og * d.L,
+                  slice0(col, i).raw(), d.L, d.K * d.L, 1.0, gwp + i * ws * es, d.K, d.Og * d.K, d.groups);
+      }
     }
     if (gx.defined()) {
       // dcol[gi] (K, L) = W[gi]ᵀ (K, Og) · gY[n, gi] (Og, L);  gx[n] += col2im(dcol)
-      Tensor wn = per_sample ? slice0(w, n) : w;
-      be.gemm(dt, true, false, d.K, d.L, d.Og, 1.0, wn.raw(), d.K, d.Og * d.K, gyn.raw(), d.L,
-              d.Og * d.L, 0.0, col.raw(), d.L, d.K * d.L, d.groups);
-      Tensor gxn = slice0(gx, n);
-      be.col2im(col, g, gxn);
+      const char* wn = static_cast<const char*>(w.raw()) + (per_sample ? n0 * ws * es : 0);
+      if (d.groups == 1)  // batched over the m images
+        be.gemm(dt, true, false, d.K, d.L, d.O, 1.0, wn, d.K, ws, gyn, d.L, d.O * d.L, 0.0, col.raw(), d.L,
+                d.K * d.L, m);
+      else
+        for (int64_t i = 0; i < m; ++i)
+          be.gemm(dt, true, false, d.K, d.L, d.Og, 1.0, wn + i * ws * es, d.K, d.Og * d.K, gyn + i * d.O * d.L * es,
+                  d.L, d.Og * d.L, 0.0, slice0(col, i).raw(), d.L, d.K * d.L, d.groups);
+      for (int64_t i = 0; i < m; ++i) {
+        Tensor gxn = slice0(gx, n0 + i);
+        be.col2im(slice0(col, i), g, gxn);
+      }
     }
   }
 }
