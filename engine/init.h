@@ -45,6 +45,20 @@ Tensor kaiming_uniform_(const Tensor& t, double a = 0.0, const std::string& mode
 Tensor kaiming_normal_(const Tensor& t, double a = 0.0, const std::string& mode = "fan_in",
                        const std::string& nonlinearity = "leaky_relu", Generator* gen = nullptr);
 
+// While one is alive (on this thread), the initialisers above leave their tensor as it is: for
+// building a model only to look at its structure (`vitune params`), without filling hundreds of
+// megabytes of weights. What the tensors then hold is undefined: read nothing from them.
+class SkipInit {
+ public:
+  SkipInit();
+  ~SkipInit();
+  SkipInit(const SkipInit&) = delete;
+  SkipInit& operator=(const SkipInit&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // erf⁻¹ on (-1, 1), to double precision (used by trunc_normal_; exposed for tests).
 double erfinv(double y);
 

@@ -320,3 +320,25 @@ TEST_CASE("init: normal, trunc_normal, constants, strided targets", "[init]") {
   REQUIRE_THROWS_WITH(init::normal_(Tensor::zeros({2}, DType::I64)), Catch::Contains("I64"));
   REQUIRE_THROWS_WITH(init::trunc_normal_(w, 0, 1, 2, 1), Catch::Contains("a < b"));
 }
+
+TEST_CASE("init::SkipInit leaves tensors as they are, checks arguments, and nests", "[init]") {
+  // `vitune params` builds a model only to count its parameters (examples/vitune/cmd_params.cpp).
+  Tensor t = Tensor::full({16, 8}, 7.0);
+  auto untouched = [&] { return t.to_vector() == std::vector<double>(128, 7.0); };
+  {
+    init::SkipInit skip;
+    init::kaiming_uniform_(t, std::sqrt(5.0));
+    init::xavier_normal_(t);
+    init::trunc_normal_(t, 0.0, 0.02);
+    init::zeros_(t);
+    CHECK(untouched());
+    REQUIRE_THROWS_WITH(init::trunc_normal_(t, 0.0, 1.0, 2.0, -2.0), Catch::Contains("need a < b"));
+    {
+      init::SkipInit inner;
+    }
+    init::ones_(t);  // still skipping after the inner guard ends
+    CHECK(untouched());
+  }
+  init::zeros_(t);  // and filling again after the outer one
+  CHECK(t.to_vector() == std::vector<double>(128, 0.0));
+}

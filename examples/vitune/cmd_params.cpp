@@ -8,6 +8,7 @@
 // Without --method every parameter counts as trainable (full fine-tuning).
 #include <cstdio>
 
+#include "engine/init.h"
 #include "examples/vitune/commands.h"
 #include "peft/method.h"
 
@@ -21,6 +22,7 @@ struct ParamsOptions {
 };
 
 void run_params(const ParamsOptions& o) {
+  vt::init::SkipInit skip;  // counts need shapes only: no weight is filled
   auto model = vt::nn::create_model(o.model.model_spec());
   vt::peft::TunerConfig t = vt::peft::apply_method(*model, o.method.tuner("full"));
   auto j = vt::peft::json::parse(model->param_report(model->head_prefix()).json());
