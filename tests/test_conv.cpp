@@ -74,10 +74,10 @@ TEST_CASE("conv2d: per-sample kernels", "[ops][conv][grad]") {
 }
 
 TEST_CASE("conv2d: images past the column budget run in chunks, with the same results", "[ops][conv]") {
-  // 9 · 724² = 4.7M column elements per image: chunks of 3 images under the 2^24-element budget
-  // (engine/ops/conv.cpp), so N = 4 runs as 3 + 1. Against one conv per image: y, dX, and dW
-  // summed over the images.
-  const Tensor x0 = rand_tensor({4, 1, 724, 724}, 31, DType::F32), w0 = rand_tensor({2, 1, 3, 3}, 32, DType::F32);
+  // 64 · 9 · 86² = 4.3M column elements per image: chunks of 3 images under the 2^24-element
+  // budget (engine/ops/conv.cpp), so N = 4 runs as 3 + 1. Against one conv per image: y, dX,
+  // and dW summed over the images.
+  const Tensor x0 = rand_tensor({4, 64, 86, 86}, 31, DType::F32), w0 = rand_tensor({2, 64, 3, 3}, 32, DType::F32);
   Tensor x = x0.clone().set_requires_grad(true), w = w0.clone().set_requires_grad(true);
   const Tensor y = conv2d(x, w, Tensor(), {1, 1}, {1, 1});
   const Tensor g = rand_tensor(y.shape(), 33, DType::F32);
