@@ -214,6 +214,15 @@ TEST_CASE("where and masked_fill: values and gradients", "[ops][index]") {
   auto bl = strided_leaf({4, 3}, 73).transpose(0, 1).detach().set_requires_grad(true);  // (3, 4)
   gradcheck([&](auto& v) { return where(c, v[0], v[1]); }, {a, leaf({4}, 74)});
   gradcheck([&](auto& v) { return where(c, v[0], v[1]); }, {bl, a});
+  // Contiguous operands and a broadcast scalar (indexed directly, as dropout's are), either side.
+  const std::vector<double> cv{1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 0, 0};
+  auto cf = mask(std::vector<int64_t>(cv.begin(), cv.end()), {3, 4});
+  const Tensor five = Tensor::full({}, 5.0, DType::F64);
+  const auto av = a.to_vector(), w2 = where(cf, a, five).to_vector(), w3 = where(cf, five, a).to_vector();
+  for (size_t k = 0; k < cv.size(); ++k) {
+    CHECK(w2[k] == (cv[k] ? av[k] : 5.0));
+    CHECK(w3[k] == (cv[k] ? 5.0 : av[k]));
+  }
   auto m = mask({1, 0, 0, 1}, {4});
   auto mf = masked_fill(a, m, -2.0);
   REQUIRE(mf.to_vector()[0] == -2.0);

@@ -212,6 +212,20 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, Ten
     const scalar_t* pb = b.data<scalar_t>();
     scalar_t* po = out.data<scalar_t>();
     const int64_t n = out.numel();
+    // Each operand contiguous in out's shape (1) or one value broadcast to it (0), as dropout's
+    // mask, its scaled input and a zero are (engine/ops/dropout.cpp): index them directly.
+    auto flat = [&](const Tensor& t) {
+      if (t.is_contiguous()) return 1;
+      for (int64_t s : t.strides())
+        if (s != 0) return -1;
+      return 0;
+    };
+    const int fc = flat(cond), fa = flat(a), fb = flat(b);
+    if (out.is_contiguous() && fc >= 0 && fa >= 0 && fb >= 0) {
+#pragma omp parallel for if (n > kParallelGrain)
+      for (int64_t i = 0; i < n; ++i) po[i] = pc[fc * i] ? pa[fa * i] : pb[fb * i];
+      return;
+    }
 #pragma omp parallel for if (n > kParallelGrain)
     for (int64_t i = 0; i < n; ++i) {
       int64_t oc = strided_offset(i, out.shape(), cond.strides());
