@@ -293,7 +293,8 @@ Tensor linear_lowrank_bf16(const Tensor& x, const Tensor& w, const Tensor& b, co
   os.back() = N;
   Tensor y = Tensor::empty(os, DType::BF16, x.device());  // (R, N)
   Backend& be = backend_for(x);
-  const Tensor x2 = contiguous_raw(x).reshape({R, K}), h2 = contiguous_raw(h).reshape({R, r});
+  // (R, K) and (R, r) views without a graph of their own: the node below records x and h
+  const Tensor x2 = contiguous_raw(x).detach().reshape({R, K}), h2 = contiguous_raw(h).detach().reshape({R, r});
   const Tensor wc = contiguous_raw(w);
   if (y.numel()) {
     Tensor xa = Tensor::empty({R, Kr}, DType::BF16, x.device());  // [x | h]
