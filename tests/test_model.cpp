@@ -1,5 +1,6 @@
 // test_model.cpp — the model interface (nn/model.h) on both families, the model zoo and model
 // directories (nn/model_zoo.h), forward costs, and the methods' hooks (peft/method.h).
+#include "engine/init.h"
 #include "nn/key_match.h"
 #include "nn/model_zoo.h"
 #include "nn/swin.h"
@@ -139,6 +140,7 @@ TEST_CASE("model: forward costs match the published multiply-add counts", "[nn][
                  Want{"swin_tiny_patch4_window7_224", 4.5, 0.04}, Want{"swin_base_patch4_window7_224", 15.4, 0.04}}) {
     INFO(w.name);
     const bool vit = std::string(w.name).rfind("vit", 0) == 0;
+    init::SkipInit skip;  // costs follow from shapes alone: no weights filled (engine/init.h)
     const nn::ForwardCost c = vit ? nn::VisionTransformer(nn::ViTConfig::named(w.name)).forward_cost(224)
                                   : nn::SwinTransformer(nn::SwinConfig::named(w.name)).forward_cost(224);
     CHECK(c.macs / 1e9 == Approx(w.gmacs).epsilon(w.tol));

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "engine/init.h"
 #include "engine/random.h"
 #include "nn/swin.h"
 #include "nn/vit.h"
@@ -23,6 +24,7 @@ using vt::peft::json;
 namespace {
 
 int64_t backbone_trainable(const std::string& method, json opts = json::object()) {
+  init::SkipInit skip;  // counts only: no weights filled (engine/init.h)
   ViTConfig c = ViTConfig::named("vit_base_patch16_224");
   c.num_classes = 100;
   VisionTransformer m(c);
@@ -71,6 +73,7 @@ TEST_CASE("peft: ViT-B/16 parameter counts equal docs/METHODS.md", "[peft][count
 }
 
 TEST_CASE("peft: iConFormer tunes 1.6-2.8 % of ViT-B/16 and Swin-B", "[peft][counts]") {
+  init::SkipInit skip;  // counts only
   ViTConfig vc = ViTConfig::named("vit_base_patch16_224");
   vc.num_classes = 0;
   VisionTransformer vit(vc);
@@ -299,6 +302,7 @@ TEST_CASE("peft: DyT counts, compute skipping and its loss", "[peft][dyt]") {
     return n;
   };
   {
+    init::SkipInit skip;  // counts only
     ViTConfig c = ViTConfig::named("vit_base_patch16_224");
     c.num_classes = 0;
     VisionTransformer m(c);
@@ -307,6 +311,7 @@ TEST_CASE("peft: DyT counts, compute skipping and its loss", "[peft][dyt]") {
     CHECK(m.param_report().trainable_backbone - dispatcher_params(m) == 156768);
   }
   {
+    init::SkipInit skip;
     ViTConfig c = ViTConfig::named("vit_base_patch16_224");
     c.num_classes = 0;
     VisionTransformer m(c);

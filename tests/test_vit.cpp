@@ -1,5 +1,6 @@
 // test_vit.cpp — the nn layer: Module tree, layers' gradients (f64), ViT against torchvision
 // (both namings), parameter counts, frozen backbones, and checkpoint errors.
+#include "engine/init.h"
 #include "engine/io/safetensors.h"
 #include "nn/checkpoint.h"
 #include "nn/vit.h"
@@ -84,6 +85,7 @@ TEST_CASE("a frozen backbone gives input gradients but keeps no weight gradients
 }
 
 TEST_CASE("parameter counts of the named configs", "[nn][vit]") {
+  init::SkipInit skip;  // counts only: no weights filled (engine/init.h)
   ViTConfig c = ViTConfig::named("vit_base_patch16_224");
   c.num_classes = 0;
   VisionTransformer m(c);
