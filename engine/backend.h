@@ -105,14 +105,16 @@ struct Backend {
   // Two batch dims: C[o][i] = alpha·op(A[o][i])·op(B[o][i]) + beta·C[o][i] for o < outer,
   // i < batch, each operand's matrices stride_x apart within a group and outer_x apart between
   // groups (attention's (B, H) products on views of a packed qkv or a merged-head buffer, where
-  // the two dims do not collapse to one stride). dtype as gemm's. False when the backend has no
-  // such form: the caller then calls gemm once per group.
+  // the two dims do not collapse to one stride). dtype as gemm's; with c_bf16 (BF16 products,
+  // beta 0) C is stored in BF16, the F32 sums rounded as stored (the gradient of a BF16 packed
+  // qkv). False when the backend has no such form: the caller then calls gemm once per group
+  // (into an F32 C it rounds itself, for c_bf16).
   virtual bool gemm_batch2(DType /*dtype*/, bool /*trans_a*/, bool /*trans_b*/, int64_t /*m*/, int64_t /*n*/,
                            int64_t /*k*/, double /*alpha*/, const void* /*a*/, int64_t /*lda*/,
                            int64_t /*stride_a*/, int64_t /*outer_a*/, const void* /*b*/, int64_t /*ldb*/,
                            int64_t /*stride_b*/, int64_t /*outer_b*/, double /*beta*/, void* /*c*/,
-                           int64_t /*ldc*/, int64_t /*stride_c*/, int64_t /*outer_c*/, int64_t /*batch*/,
-                           int64_t /*outer*/) {
+                           bool /*c_bf16*/, int64_t /*ldc*/, int64_t /*stride_c*/, int64_t /*outer_c*/,
+                           int64_t /*batch*/, int64_t /*outer*/) {
     return false;
   }
 

@@ -84,7 +84,9 @@ Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double s
 // b, and a low-rank term (h (..., r), B (N, r), F32, B trainable: LoRA) that joins the same GEMM
 // as r more columns of x and of W ([x | h]·[W | s·B]ᵀ, rounded to BF16 like x), for a reader
 // that takes BF16 (attention on LoRA's qkv: nn/layers.cpp). Gradients F32: dx = g W,
-// dh = s·g B, dB = s·gᵀ h. Where the backend has no fused BF16 form: add_linear, rounded once.
+// dh = s·g B, dB = s·gᵀ h, as BF16 GEMMs (F32 sums) when g comes in BF16 (attention's gradient
+// of a BF16 qkv), else dh and dB in F32. Where the backend has no fused BF16 form: add_linear,
+// rounded once.
 Tensor linear_lowrank_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& h, const Tensor& B,
                            double scale = 1.0);
 // Mixed precision: linear with a frozen BF16 w (and a frozen b) whose y is stored in BF16 (F32
@@ -148,15 +150,19 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 // gradients, with the four products' operands rounded to BF16 (F32 sums) and Q, K, V kept for
 // the backward in BF16; the softmax stays F32. With BF16 products q, k, v may also be BF16 (a
 // frozen qkv's BF16 output, read in place); their gradients are still F32.
+// The same with q, k, v given as one (B, N, 3, H, Dh) tensor (a qkv projection's output,
+// reshaped): the backward then writes one gradient for it instead of three to be summed; for
+// a BF16 qkv (BF16 products) that gradient is BF16, rounded as stored (its frozen projection's
+// dX GEMM reads it so: linear_bf16_out, linear_lowrank_bf16). With out_bf16 (BF16 products)
+// the output is stored in BF16 by the PV GEMM, for a reader that takes BF16 (a frozen
+// projection with no tuner: nn/layers.cpp); its gradient may come in F32 or BF16.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& mask = Tensor(),
                                     std::optional<double> scale = std::nullopt,
                                     DType products = DType::F32);
-// The same with q, k, v given as one (B, N, 3, H, Dh) tensor (a qkv projection's output,
-// reshaped): the backward then writes one gradient for it instead of three to be summed.
 Tensor scaled_dot_product_attention_qkv(const Tensor& qkv, const Tensor& mask = Tensor(),
                                         std::optional<double> scale = std::nullopt,
-                                        DType products = DType::F32);
+                                        DType products = DType::F32, bool out_bf16 = false);
 
 // ---- ops/dropout.cpp (random streams come from random.h's global generator) ----
 Tensor dropout(const Tensor& x, double p, bool training);

@@ -132,11 +132,13 @@ Attention::Attention(int64_t dim, int64_t heads_, bool qkv_bias) : heads(heads_)
 Tensor Attention::forward(const Tensor& x, const Tensor& mask) {
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2), Dh = D / heads;
   if (!prefix && head_tuners.empty()) {  // q, k, v as one tensor: one gradient in the backward
-    // BF16 products of a frozen qkv with no tuner: stored in BF16 by its GEMM (nn/precision.h)
+    // BF16 products: a frozen qkv (with no tuner or a low-rank one) stores its output in BF16,
+    // and so does PV for a frozen proj with no tuner (nn/precision.h)
     const bool qkv_bf16 = products == DType::BF16 && qkv->gives_bf16_output();
+    const bool o_bf16 = products == DType::BF16 && proj->takes_bf16_input();
     const Tensor packed = qkv_bf16 ? qkv->forward_bf16(x) : qkv->forward(x);  // (B, N, 3D)
     Tensor o = scaled_dot_product_attention_qkv(packed.reshape({B, N, 3, heads, Dh}), mask,
-                                                std::nullopt, products);  // (B, H, N, Dh)
+                                                std::nullopt, products, o_bf16);  // (B, H, N, Dh)
     return proj->forward(o.transpose(1, 2).reshape({B, N, D}));
   }
   // (B, N, 3D) -> (B, N, 3, H, Dh) -> (3, B, H, N, Dh)

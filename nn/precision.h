@@ -23,7 +23,12 @@
 //                                 no F32 copy rounded by a second pass), and so it does with a
 //                                 LoRA on all of qkv: s·B(Ax) joins that GEMM as r more
 //                                 columns, [x | Ax]·[W | s·B]ᵀ, Ax and s·B rounded to BF16
-//                                 (linear_lowrank_bf16); the LoRA's gradients F32
+//                                 (linear_lowrank_bf16); the LoRA's gradients F32; the
+//                                 gradient of that packed Q, K, V stored in BF16 by the dQ,
+//                                 dK, dV GEMMs (the projection's backward reads it in BF16:
+//                                 its dX GEMM, and a LoRA's dh and dB as BF16 GEMMs); where
+//                                 proj is frozen, BF16 and without a tuner, PV stores the
+//                                 output O in BF16, the form proj's GEMM reads
 //   convolutions                  F32 (not yet BF16)
 //   trainable parameters (tuners, heads, decoders), their gradients, AdamW's moments
 //                                 F32: master weights; adapter files stay F32

@@ -97,6 +97,25 @@ void require_close(const Tensor& got, const Tensor& want, double rtol, double at
               << " (rtol " << rtol << ", atol " << atol << ")");
 }
 
+Tensor bf16_exact(const Shape& shape, uint64_t seed) {
+  return rand_tensor(shape, seed, DType::F32).to(DType::BF16).to(DType::F32);
+}
+
+void require_within(const Tensor& got, const Tensor& want, const Tensor& bound, const std::string& what) {
+  auto g = got.to_vector(), w = want.to_vector(), b = bound.to_vector();
+  REQUIRE(g.size() == w.size());
+  REQUIRE(b.size() == w.size());
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double r = std::abs(g[i] - w[i]) / b[i];
+    if (!(r <= worst)) worst = r, at = i;
+  }
+  INFO(what << ": worst |got - want| / bound = " << worst << " at " << at << " (got " << g[at]
+            << ", want " << w[at] << ", bound " << b[at] << ")");
+  REQUIRE(worst <= 1.0);
+}
+
 Fixture::Fixture(const std::string& filename)
     : file(load_safetensors(std::string(VT_FIXTURE_DIR) + "/" + filename)) {}
 

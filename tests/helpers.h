@@ -37,6 +37,11 @@ void gradcheck(const Fn& fn, const std::vector<Tensor>& inputs, double eps = 1e-
 void require_close(const Tensor& got, const Tensor& want, double rtol, double atol,
                    const std::string& what);
 
+// F32 values that are exactly BF16 (so a BF16 copy is lossless), uniform in [-1, 1).
+Tensor bf16_exact(const Shape& shape, uint64_t seed);
+// |got - want| <= bound elementwise (three tensors of one shape), with the worst case reported.
+void require_within(const Tensor& got, const Tensor& want, const Tensor& bound, const std::string& what);
+
 // Fixtures written by tests/reference/*.py: for case NAME the file holds NAME.in.<k> inputs,
 // NAME.out, NAME.gout (the output gradient used), and NAME.grad.<k> for inputs with gradients.
 struct Fixture {

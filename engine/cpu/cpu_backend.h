@@ -41,8 +41,8 @@ struct CpuBackend final : Backend {
   // ... with two batch dims (oneDNN's 4-D matmul; false without oneDNN) ...
   bool gemm_batch2(DType dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                    const void* a, int64_t lda, int64_t stride_a, int64_t outer_a, const void* b, int64_t ldb,
-                   int64_t stride_b, int64_t outer_b, double beta, void* c, int64_t ldc, int64_t stride_c,
-                   int64_t outer_c, int64_t batch, int64_t outer) override;
+                   int64_t stride_b, int64_t outer_b, double beta, void* c, bool c_bf16, int64_t ldc,
+                   int64_t stride_c, int64_t outer_c, int64_t batch, int64_t outer) override;
   // ... and its BF16 case (BF16 inputs, F32 output and sums)
   void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                  const uint16_t* a, int64_t lda, int64_t stride_a, const uint16_t* b, int64_t ldb,

@@ -7,7 +7,7 @@
 //          has them, oneDNN's own emulation on other AVX-512 CPUs
 //   bias   either, C = op(A)·op(B) + bias with linear's bias as the matmul's bias argument
 //          (Backend::gemm_bias): C is written once, not first filled with the bias and then read;
-//          C may be BF16 there (the sums F32, rounded as stored: linear_bf16_out)
+//          C may be BF16 there (the sums F32, rounded as stored: linear_bf16_out), and in batch2
 //   add    either, C = alpha·(op(A)·op(B) + bias) + base with base read by a binary post-op:
 //          add_linear's low-rank update (LoRA's B) or bottleneck (AdaptFormer's, Convpass's up)
 //          added to the output it joins without copying that into C first
@@ -45,7 +45,7 @@ struct Key {
   bool bf16;  // A and B in BF16, else F32
   bool ta, tb;
   bool bias;  // a row of n F32 values added to every row of A·B (before alpha; with beta 0)
-  bool c_bf16;  // C stored in BF16 (alpha 1, beta 0)
+  bool c_bf16;  // C stored in BF16 (beta 0)
   int64_t m, n, k, lda, sa, ldb, sb, ldc, sc, batch;
   float alpha, beta;
   int64_t outer = 1, oa = 0, ob = 0, oc = 0;  // a second (outer) batch dim, and its strides
@@ -195,14 +195,14 @@ bool CpuBackend::gemm_add(DType dtype, bool ta, bool tb, int64_t m, int64_t n, i
 
 bool CpuBackend::gemm_batch2(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
                              const void* a, int64_t lda, int64_t sa, int64_t oa, const void* b, int64_t ldb,
-                             int64_t sb, int64_t ob, double beta, void* c, int64_t ldc, int64_t sc,
-                             int64_t oc, int64_t batch, int64_t outer) {
+                             int64_t sb, int64_t ob, double beta, void* c, bool c_bf16, int64_t ldc,
+                             int64_t sc, int64_t oc, int64_t batch, int64_t outer) {
 #ifdef VT_WITH_DNNL
   // The output's outer stride must not be 0 (a broadcast C would be written by every group).
   if ((dtype != DType::F32 && dtype != DType::BF16) || m == 0 || n == 0 || k == 0 || batch == 0 ||
-      outer < 2 || oc == 0)
+      outer < 2 || oc == 0 || (c_bf16 && (dtype != DType::BF16 || beta != 0.0)))
     return false;
-  Key key{dtype == DType::BF16, ta, tb, false, false, m, n, k, lda, sa, ldb, sb, ldc, sc, batch,
+  Key key{dtype == DType::BF16, ta, tb, false, c_bf16, m, n, k, lda, sa, ldb, sb, ldc, sc, batch,
           (float)alpha, (float)beta};
   key.outer = outer, key.oa = oa, key.ob = ob, key.oc = oc;
   return dnnl_gemm(key, a, b, c);

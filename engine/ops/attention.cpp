@@ -33,7 +33,9 @@
 // its gradient) rounded to BF16 as they write them, with no F32 copy. Q, K, V and P are kept in
 // BF16 (half the bytes; P is not recomputed), and the softmax backward reads P widened to F32.
 // Output and gradients are F32. Inputs are F32, or BF16 with BF16 products (the packed qkv of
-// a frozen projection with no tuner, stored in BF16 by its GEMM: nn/layers.cpp), read in place.
+// a frozen projection, stored in BF16 by its GEMM: nn/layers.cpp), read in place; the gradient
+// of a BF16 packed qkv is BF16 (dQ, dK, dV rounded as the GEMMs store them), which is what the
+// projection's backward rounds it to anyway (linear_bf16_out, linear_lowrank_bf16).
 #include <cmath>
 
 #include "engine/ops/op_utils.h"
@@ -73,13 +75,25 @@ Mat as_mat(const Tensor& x) {
 // GEMM call over all B·H matrices when the batch dims of A, B and C each collapse to one stride,
 // else one call over both batch dims where the backend has it (Backend::gemm_batch2), else one
 // call (batched over H) per b. A and B share a dtype: C's, or BF16 with an F32 C
-// (Backend::gemm's mixed form).
+// (Backend::gemm's mixed form), or BF16 with a BF16 C (beta 0): F32 sums rounded as stored,
+// by the backend's two-batch-dim product where it has that form, else through an F32 scratch.
 void bgemm(const Mat& A, const Mat& Bm, Tensor& C, int64_t m, int64_t n, int64_t k,
            double alpha, double beta) {
   const int64_t nb = C.size(0), nh = C.size(1);
   const size_t es = dtype_size(A.t.dtype()), ec = dtype_size(C.dtype());
   const int64_t ldc = m == 1 ? n : C.strides()[2], cb = C.strides()[0], ch = C.strides()[1];
   Backend& be = backend_for(C);
+  if (C.dtype() == DType::BF16) {
+    if (A.t.dtype() != DType::BF16 || beta != 0.0)
+      throw Error("attention: a BF16 product output needs BF16 operands and beta 0");
+    if (be.gemm_batch2(DType::BF16, A.trans, Bm.trans, m, n, k, alpha, A.t.raw(), A.ld, A.sh, A.sb, Bm.t.raw(),
+                       Bm.ld, Bm.sh, Bm.sb, 0.0, C.raw(), true, ldc, ch, cb, nh, nb))
+      return;
+    Tensor c32 = Tensor::empty(C.shape(), DType::F32, C.device());
+    bgemm(A, Bm, c32, m, n, k, alpha, 0.0);
+    be.copy(c32, C);
+    return;
+  }
   auto flat = [&](int64_t sb, int64_t sh, int64_t& s) {  // a single stride over the (B, H) batch?
     s = nh == 1 ? sb : sh;
     return nb == 1 || nh == 1 || sb == sh * nh;
@@ -94,7 +108,7 @@ void bgemm(const Mat& A, const Mat& Bm, Tensor& C, int64_t m, int64_t n, int64_t
     return;
   }
   if (be.gemm_batch2(A.t.dtype(), A.trans, Bm.trans, m, n, k, alpha, pa, A.ld, A.sh, A.sb, pb, Bm.ld,
-                     Bm.sh, Bm.sb, beta, pc, ldc, ch, cb, nh, nb))
+                     Bm.sh, Bm.sb, beta, pc, false, ldc, ch, cb, nh, nb))
     return;
   for (int64_t b = 0; b < nb; ++b)
     be.gemm(A.t.dtype(), A.trans, Bm.trans, m, n, k, alpha, pa + b * A.sb * es, A.ld, A.sh,
@@ -114,10 +128,10 @@ Tensor in_products(const Tensor& x, DType products) {
 
 // P = softmax(scale · Q Kᵀ + mask), (B, H, Nq, Nk): the forward pass, and the backward pass
 // when P was not kept. P is in `like`'s dtype (S's buffer, the softmax in place), or with
-// `bf16` stored straight from the softmax in BF16 for the PV product.
+// `bf16` stored straight from the softmax in BF16 for the PV product (S F32 then).
 Tensor attention_probs(const Mat& mq, const Mat& mk, const Tensor& mask, const Shape& sshape,
                        double scale, const Tensor& like, bool bf16 = false) {
-  Tensor S = Tensor::empty(sshape, like.dtype(), like.device());
+  Tensor S = Tensor::empty(sshape, bf16 ? DType::F32 : like.dtype(), like.device());
   Tensor P = bf16 ? Tensor::empty(sshape, DType::BF16, like.device()) : S;
   if (P.numel()) {
     Backend& be = backend_for(like);
@@ -173,7 +187,7 @@ double check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
 // {packed, mask} as inputs, and its backward writes dQ, dK and dV straight into one gradient
 // of packed's shape (no zero-filled gradient per view, and no sums of them).
 Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale,
-              DType products, const Tensor& packed) {
+              DType products, const Tensor& packed, bool out_bf16 = false) {
   const char* name = "scaled_dot_product_attention";
   const int64_t B = q.size(0), H = q.size(1), Nq = q.size(2), Dh = q.size(3);
   const int64_t Nk = k.size(2), Dv = v.size(3);
@@ -182,8 +196,9 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& m
 
   // O is written as (B, Nq, H, Dv) and returned as its (B, H, Nq, Dv) view: the heads' merge
   // that follows (transpose(1, 2) + reshape to (B, Nq, H·Dv)) is then a view, not a copy.
-  // O is F32 also for BF16 q, k, v (then read as they are, views of the packed BF16 qkv).
-  const DType io_t = bf16 ? DType::F32 : q.dtype();
+  // O is F32 also for BF16 q, k, v (then read as they are, views of the packed BF16 qkv), or
+  // with out_bf16 stored in BF16 by the PV GEMM.
+  const DType io_t = out_bf16 ? DType::BF16 : bf16 ? DType::F32 : q.dtype();
   Tensor out = Tensor::empty({B, Nq, H, Dv}, io_t, q.device()).permute({0, 2, 1, 3});
   Mat mq = as_mat(in_products(q, products)), mk = as_mat(in_products(k, products)),
       mv = as_mat(in_products(v, products));
@@ -209,6 +224,7 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& m
     Shape qs = q.shape(), ks = k.shape(), vs = v.shape();
     Shape ms = mask.defined() ? mask.shape() : Shape{};
     Shape ps = is_packed ? packed.shape() : Shape{};
+    const bool packed_bf16 = is_packed && packed.dtype() == DType::BF16;
     record(out, name, ctx, [=](const Tensor& g) -> Grads {
       // dO: (B, H, Nq, Dv), row-major matrices as they come (typically the heads' merge seen
       // backwards: a (B, Nq, H, Dv) buffer); copied only if not.
@@ -218,9 +234,11 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& m
                                      : sp;                 // F32, or BF16 kept by BF16 products
       Mat mg = as_mat(in_products(gc, products)), mp = as_mat(in_products(probs, products));
       Grads r(4);
-      Tensor gpacked;  // packed: one (B, N, 3, H, Dh) gradient, dQ / dK / dV written into its views
+      // packed: one (B, N, 3, H, Dh) gradient, dQ / dK / dV written into its views; for a BF16
+      // packed qkv (BF16 products) stored in BF16, the form its frozen projection's dX GEMM reads
+      Tensor gpacked;
       if (is_packed) {
-        gpacked = Tensor::empty(ps, gc.dtype(), gc.device());
+        gpacked = Tensor::empty(ps, packed_bf16 ? DType::BF16 : gc.dtype(), gc.device());
         for (int i = 0; i < 3; ++i) r[i] = gpacked.select(2, i).permute({0, 2, 1, 3});
       }
       if (nv) {  // dV (B, H, Nk, Dv) = Pᵀ dO
@@ -261,8 +279,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 }
 
 Tensor scaled_dot_product_attention_qkv(const Tensor& qkv, const Tensor& mask, std::optional<double> scale,
-                                        DType products) {
+                                        DType products, bool out_bf16) {
   check_defined("scaled_dot_product_attention_qkv", qkv, "qkv");
+  if (out_bf16 && products != DType::BF16)
+    throw Error("scaled_dot_product_attention_qkv: a BF16 output needs BF16 products");
   if (qkv.dim() != 5 || qkv.size(2) != 3)
     throw Error("scaled_dot_product_attention_qkv: expected qkv of shape (B, N, 3, H, Dh), got " +
                 shape_str(qkv.shape()));
@@ -270,7 +290,7 @@ Tensor scaled_dot_product_attention_qkv(const Tensor& qkv, const Tensor& mask, s
   const Tensor base = qkv.detach();
   const Tensor q = base.select(2, 0).permute({0, 2, 1, 3}), k = base.select(2, 1).permute({0, 2, 1, 3}),
                v = base.select(2, 2).permute({0, 2, 1, 3});  // (B, H, N, Dh)
-  return attend(q, k, v, mask, check_attention(q, k, v, mask, scale, products), products, qkv);
+  return attend(q, k, v, mask, check_attention(q, k, v, mask, scale, products), products, qkv, out_bf16);
 }
 
 }  // namespace vt

@@ -264,7 +264,7 @@ Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double s
 //   [x | h] (R, K') · [W | s·B]ᵀ (K', N) + b  ->  y (R, N), stored in BF16
 // x, h and s·B rounded to BF16 as they are copied in (W is BF16 already), every sum in F32.
 // The backward is add_linear's and the frozen linear's, in one node:
-//   dx = g W (BF16 GEMM, F32 dx),  dh = s·g B,  dB = s·gᵀ h  (F32)
+//   dx = g W (BF16 GEMM, F32 dx),  dh = s·g B,  dB = s·gᵀ h  (F32; BF16 GEMMs for a BF16 g)
 Tensor linear_lowrank_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& h, const Tensor& B,
                            double scale) {
   const std::string name = "linear_lowrank_bf16";
@@ -320,21 +320,28 @@ Tensor linear_lowrank_bf16(const Tensor& x, const Tensor& w, const Tensor& b, co
     const Tensor sh = ctx[2] ? h2.detach() : Tensor();
     const Shape xs = x.shape(), hs = h.shape();
     record(y, "linear_lowrank_bf16", ctx, [=](const Tensor& g) -> Grads {
-      const Tensor gc = contiguous_raw(g.dtype() == DType::BF16 ? g.to(DType::F32) : g);  // (R, N)
+      // g (R, N): BF16 from attention on the packed qkv (then every product below is a BF16
+      // GEMM, reading half the bytes), or F32 (dx's GEMM rounds it to BF16, dh and dB F32)
+      const bool g16 = g.dtype() == DType::BF16;
+      const Tensor gc = contiguous_raw(g.detach());
+      const Tensor gg = g16 || sw.defined() ? gc.to(DType::BF16) : Tensor();
+      const DType t = g16 ? DType::BF16 : DType::F32;  // dh's and dB's products
+      const Tensor& gt = g16 ? gg : gc;
       Backend& be = backend_for(gc);
       Grads d(3);
-      if (sw.defined()) {  // dx (R, K) = g W, g rounded to BF16
+      if (sw.defined()) {  // dx (R, K) = g W, g in BF16
         d[0] = Tensor::empty(xs, DType::F32, gc.device());
-        const Tensor gg = gc.detach().to(DType::BF16);
         be.gemm(DType::BF16, false, false, R, K, N, 1.0, gg.raw(), N, 0, sw.raw(), K, 0, 0.0, d[0].raw(), K, 0, 1);
       }
       if (sB.defined()) {  // dh (R, r) = s·g B
         d[1] = Tensor::empty(hs, DType::F32, gc.device());
-        be.gemm(DType::F32, false, false, R, r, N, scale, gc.raw(), N, 0, sB.raw(), r, 0, 0.0, d[1].raw(), r, 0, 1);
+        const Tensor Bt = sB.to(t);
+        be.gemm(t, false, false, R, r, N, scale, gt.raw(), N, 0, Bt.raw(), r, 0, 0.0, d[1].raw(), r, 0, 1);
       }
       if (sh.defined()) {  // dB (N, r) = s·gᵀ h
         d[2] = Tensor::empty({N, r}, DType::F32, gc.device());
-        be.gemm(DType::F32, true, false, N, r, R, scale, gc.raw(), N, 0, sh.raw(), r, 0, 0.0, d[2].raw(), r, 0, 1);
+        const Tensor ht = sh.to(t);
+        be.gemm(t, true, false, N, r, R, scale, gt.raw(), N, 0, ht.raw(), r, 0, 0.0, d[2].raw(), r, 0, 1);
       }
       return d;
     }, {sw, sB, sh});
