@@ -80,14 +80,13 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 // bottleneck's up-projection joining the residual stream: AdaptFormer, Convpass): saves the
 // product's own buffer and the separate scale and add passes. base: (..., N); b: (N) or undefined.
 Tensor add_linear(const Tensor& base, const Tensor& x, const Tensor& w, double scale = 1.0, const Tensor& b = Tensor());
-// Mixed precision: y = x Wᵀ + b + scale · h Bᵀ stored in BF16, with a frozen BF16 w (N, K) and
-// b, and a low-rank term (h (..., r), B (N, r), F32, B trainable: LoRA) that joins the same GEMM
-// as r more columns of x and of W ([x | h]·[W | s·B]ᵀ, rounded to BF16 like x), for a reader
-// that takes BF16 (attention on LoRA's qkv: nn/layers.cpp). Gradients F32: dx = g W,
-// dh = s·g B, dB = s·gᵀ h, as BF16 GEMMs (F32 sums) when g comes in BF16 (attention's gradient
-// of a BF16 qkv), else dh and dB in F32. Where the backend has no fused BF16 form: add_linear,
-// rounded once.
-Tensor linear_lowrank_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& h, const Tensor& B,
+// Mixed precision: y = x Wᵀ + b + scale · (x Aᵀ) Bᵀ stored in BF16, with a frozen BF16 w (N, K)
+// and b, and a LoRA (A (r, K), B (N, r), F32, trainable) on all N outputs that joins the same
+// GEMM as r more columns of x and of W ([x | x Aᵀ]·[W | s·B]ᵀ, x, x Aᵀ and s·B rounded to
+// BF16), for a reader that takes BF16 (attention on LoRA's qkv: nn/layers.cpp). Gradients F32,
+// from BF16 GEMMs: dx = g W + dh A, dh = s·g B, dA = dhᵀ x, dB = s·gᵀ (x Aᵀ)
+// (engine/ops/lowrank.cpp). Where the backend has no fused BF16 form: the F32 ops, rounded once.
+Tensor linear_lowrank_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& A, const Tensor& B,
                            double scale = 1.0);
 // Mixed precision: linear with a frozen BF16 w (and a frozen b) whose y is stored in BF16 (F32
 // sums, rounded as stored), for a reader that takes BF16 (gelu_bf16; nn/layers.cpp's MLP). Its

@@ -26,7 +26,7 @@ Tensor Linear::forward(const Tensor& x) {
   return y;
 }
 
-OutputTuner::LowRank OutputTuner::low_rank(const Tensor&) {
+OutputTuner::LowRank OutputTuner::low_rank() {
   throw Error("OutputTuner::low_rank: this tuner is not an additive low-rank term (is_low_rank() is false)");
 }
 
@@ -34,8 +34,8 @@ Tensor Linear::forward_bf16(const Tensor& x) {
   if (!gives_bf16_output())
     throw Error("Linear::forward_bf16: needs a frozen BF16 weight, a frozen bias and no tuner but a low-rank one");
   if (tuners.empty()) return linear_bf16_out(x, weight, bias);
-  const OutputTuner::LowRank t = tuners[0]->low_rank(x);
-  return linear_lowrank_bf16(x, weight, bias, t.h, t.B, t.scale);
+  const OutputTuner::LowRank t = tuners[0]->low_rank();
+  return linear_lowrank_bf16(x, weight, bias, t.A, t.B, t.scale);
 }
 
 void Linear::add_tuner(const std::string& name, std::shared_ptr<OutputTuner> t) {

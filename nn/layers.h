@@ -16,15 +16,15 @@ namespace vt::nn {
 // (x Wᵀ + b for a Linear; LN(x) for a LayerNorm; the patch tokens for a PatchEmbed).
 struct OutputTuner : Module {
   virtual Tensor forward(const Tensor& x, const Tensor& y) = 0;
-  // An additive low-rank term, y' = y + scale · h Bᵀ with h = h(x) (LoRA), where the tuner is
-  // one: a Linear with a frozen BF16 weight then makes y' in one GEMM, stored in BF16
+  // An additive low-rank term on all outputs, y' = y + scale · (x Aᵀ) Bᵀ (LoRA), where the
+  // tuner is one: a Linear with a frozen BF16 weight then makes y' in one GEMM, stored in BF16
   // (linear_lowrank_bf16), for a reader that takes BF16.
   struct LowRank {
-    Tensor h, B;  // (..., r), (out, r)
+    Tensor A, B;  // (r, in), (out, r)
     double scale = 1.0;
   };
   virtual bool is_low_rank() const { return false; }
-  virtual LowRank low_rank(const Tensor& x);  // only where is_low_rank()
+  virtual LowRank low_rank();  // only where is_low_rank()
 };
 
 struct Linear : Module {

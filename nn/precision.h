@@ -22,8 +22,9 @@
 //                                 either, its GEMM stores Q, K, V in BF16 (one packed tensor,
 //                                 no F32 copy rounded by a second pass), and so it does with a
 //                                 LoRA on all of qkv: s·B(Ax) joins that GEMM as r more
-//                                 columns, [x | Ax]·[W | s·B]ᵀ, Ax and s·B rounded to BF16
-//                                 (linear_lowrank_bf16); the LoRA's gradients F32; the
+//                                 columns, [x | Ax]·[W | s·B]ᵀ, Ax made from the BF16 x and
+//                                 stored in BF16, s·B rounded (linear_lowrank_bf16); the
+//                                 LoRA's gradients F32 from BF16 GEMMs, x kept in BF16; the
 //                                 gradient of that packed Q, K, V stored in BF16 by the dQ,
 //                                 dK, dV GEMMs (the projection's backward reads it in BF16:
 //                                 its dX GEMM, and a LoRA's dh and dB as BF16 GEMMs); where

@@ -16,7 +16,7 @@ struct LoRA : nn::OutputTuner, Mergeable {
   Tensor forward(const Tensor& x, const Tensor& y) override;
   // s·B(Ax) as a low-rank term of the host's own GEMM (BF16 host): a LoRA on all its rows
   bool is_low_rank() const override { return B.size(0) == out_total; }
-  LowRank low_rank(const Tensor& x) override { return {linear(x, A), B, scale}; }  // h = A x
+  LowRank low_rank() override { return {A, B, scale}; }
   Tensor delta_weight() const;  // (out_total, in): scale · B A in rows [row0, row0 + rows)
   void merge_into(nn::StateDict& sd, const std::string& host) const override;  // W += ΔW
 };
