@@ -100,7 +100,10 @@ TEST_CASE("bf16: attention with BF16 products against its F32 path, forward and 
     Tensor ob = scaled_dot_product_attention_qkv(p16b, mask, std::nullopt, DType::BF16, true);
     REQUIRE(ob.dtype() == DType::BF16);
     CHECK(ob.detach().to(DType::F32).to_vector() == o16.detach().to(DType::BF16).to(DType::F32).to_vector());
-    ob.backward(go);
+    ob.backward(go, true);
+    CHECK(p16b.grad().to(DType::F32).to_vector() == p16.grad().to(DType::F32).to_vector());
+    p16b.zero_grad();
+    ob.backward(go.to(DType::BF16));  // dO in BF16 too (rounded before the dO products anyway)
     CHECK(p16b.grad().to(DType::F32).to_vector() == p16.grad().to(DType::F32).to_vector());
   }
   CHECK_THROWS_WITH(scaled_dot_product_attention_qkv(bf16_exact({1, 2, 3, 1, 2}, 3), Tensor(), std::nullopt,

@@ -32,10 +32,11 @@
 // its backward compute in F32 and store P (forward) and dS (backward, unless the mask needs
 // its gradient) rounded to BF16 as they write them, with no F32 copy. Q, K, V and P are kept in
 // BF16 (half the bytes; P is not recomputed), and the softmax backward reads P widened to F32.
-// Output and gradients are F32. Inputs are F32, or BF16 with BF16 products (the packed qkv of
-// a frozen projection, stored in BF16 by its GEMM: nn/layers.cpp), read in place; the gradient
-// of a BF16 packed qkv is BF16 (dQ, dK, dV rounded as the GEMMs store them), which is what the
-// projection's backward rounds it to anyway (linear_bf16_out, linear_lowrank_bf16).
+// Output and gradients are F32, with two exceptions. Inputs are F32, or BF16 with BF16 products
+// (the packed qkv of a frozen projection, stored in BF16 by its GEMM: nn/layers.cpp), read in
+// place; the gradient of a BF16 packed qkv is BF16 (dQ, dK, dV rounded as the GEMMs store them),
+// which is what the projection's backward rounds it to anyway (linear_bf16_out,
+// linear_lowrank_bf16). And with out_bf16 the PV GEMM stores O in BF16 for a frozen proj.
 #include <cmath>
 
 #include "engine/ops/op_utils.h"
@@ -233,20 +234,21 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& m
                                                        scale, gc)
                                      : sp;                 // F32, or BF16 kept by BF16 products
       Mat mg = as_mat(in_products(gc, products)), mp = as_mat(in_products(probs, products));
+      const DType gt = bf16 ? DType::F32 : gc.dtype();  // the gradients' (and dP's) dtype: dO may be BF16
       Grads r(4);
       // packed: one (B, N, 3, H, Dh) gradient, dQ / dK / dV written into its views; for a BF16
       // packed qkv (BF16 products) stored in BF16, the form its frozen projection's dX GEMM reads
       Tensor gpacked;
       if (is_packed) {
-        gpacked = Tensor::empty(ps, packed_bf16 ? DType::BF16 : gc.dtype(), gc.device());
+        gpacked = Tensor::empty(ps, packed_bf16 ? DType::BF16 : gt, gc.device());
         for (int i = 0; i < 3; ++i) r[i] = gpacked.select(2, i).permute({0, 2, 1, 3});
       }
       if (nv) {  // dV (B, H, Nk, Dv) = Pᵀ dO
-        if (!is_packed) r[2] = Tensor::empty(vs, gc.dtype(), gc.device());
+        if (!is_packed) r[2] = Tensor::empty(vs, gt, gc.device());
         if (r[2].numel()) bgemm(mp.T(), mg, r[2], Nk, Dv, Nq, 1.0, 0.0);
       }
       if (!need_ds) return is_packed ? Grads{gpacked, Tensor()} : r;
-      Tensor dS = Tensor::empty(sshape, gc.dtype(), gc.device());  // (B, H, Nq, Nk): dP, then dS
+      Tensor dS = Tensor::empty(sshape, gt, gc.device());  // (B, H, Nq, Nk): dP, then dS
       // In BF16 products dS is stored rounded straight from the softmax backward, unless the
       // mask's gradient needs it in F32.
       Tensor dS_in = bf16 && !nm ? Tensor::empty(sshape, DType::BF16, gc.device()) : dS;
@@ -256,11 +258,11 @@ Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& m
       }
       Mat mds = as_mat(in_products(dS_in, products));
       if (nq) {  // dQ (B, H, Nq, Dh) = scale · dS K
-        if (!is_packed) r[0] = Tensor::empty(qs, gc.dtype(), gc.device());
+        if (!is_packed) r[0] = Tensor::empty(qs, gt, gc.device());
         if (r[0].numel()) bgemm(mds, as_mat(sk), r[0], Nq, Dh, Nk, scale, 0.0);
       }
       if (nk) {  // dK (B, H, Nk, Dh) = scale · dSᵀ Q
-        if (!is_packed) r[1] = Tensor::empty(ks, gc.dtype(), gc.device());
+        if (!is_packed) r[1] = Tensor::empty(ks, gt, gc.device());
         if (r[1].numel()) bgemm(mds.T(), as_mat(sq), r[1], Nk, Dh, Nq, scale, 0.0);
       }
       if (nm) r[3] = sum_to(dS, ms);  // the mask was broadcast: sum dS back to its shape
